@@ -1,0 +1,29 @@
+// What the server factory takes besides its config: the in-process controllers' hook point.
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { ApiServerConfig } from "./config.ts";
+import type { HookMap } from "./registry/hooks.ts";
+
+/** Handed to onStarted once the server listens: controllers talk to it over HTTPS like any client. */
+export interface StartedContext {
+  /** https://<bind or 127.0.0.1>:<port> */
+  url: string;
+  token: string;
+  caPem: string;
+  /** DIR/kubeconfig (cluster "klab", user "admin", context "klab"). */
+  kubeconfigPath: string;
+  config: ApiServerConfig;
+  logger: Logger;
+  metrics: Registry;
+}
+
+/** What onStarted may return: stopped (awaited) before the server closes on shutdown. */
+export interface Controllers {
+  stop(): Promise<void> | void;
+}
+
+export interface ApiServerOptions {
+  hooks?: HookMap;
+  onStarted?(ctx: StartedContext): Promise<Controllers | void> | Controllers | void;
+  logger?: Logger;
+}
