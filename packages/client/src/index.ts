@@ -1,0 +1,3 @@
+export * from "./kubeconfig.ts";
+export * from "./client.ts";
+export * from "./informer.ts";
