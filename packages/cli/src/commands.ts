@@ -1,7 +1,12 @@
 import type { Command } from "commander";
+import { register as relay } from "./commands/relay.ts";
+import { register as lab } from "./commands/lab.ts";
 
 /**
  * Each subcommand lives in its own module under ./commands/ and exports `register(program)`.
- * This list is the one place that wires them, so `klab --help` shows every command.
+ * This is the one place that wires them, so `klab --help` shows every command.
  */
-export function registerCommands(_program: Command): void {}
+export function registerCommands(program: Command): void {
+  relay(program);
+  lab(program);
+}

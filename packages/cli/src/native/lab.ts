@@ -1,0 +1,220 @@
+/**
+ * The native driver: the lab in network namespaces on this Linux machine.
+ *
+ *   <name>-lab            bridge klab0 (the node network, 172.29.0.0/16), no route anywhere else
+ *   <name>-control-plane  eth0 172.29.0.2: the API server and its controllers
+ *   <name>-node-N         eth0 172.29.0.(N+2): a node agent, its dataplane and its pods
+ *
+ * The host reaches the API server only through a relay on 127.0.0.1 that hands connections to a
+ * unix socket, and a second relay inside the control-plane namespace that takes them on.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse, stringify } from "yaml";
+import { KubeClient } from "@klab/client";
+import type { Node } from "@klab/api";
+import { deleteNetns, ensureNetns, ip, linkExists, listNetns, netnsPids, sysctl } from "./netns.ts";
+import { apiserverPortInLab, type LabPlan, type Member } from "./plan.ts";
+import { listProcessIds, runningPid, startProcess, stopProcess, terminate } from "./processes.ts";
+
+export type Progress = (line: string) => void;
+
+export function preflight(): string[] {
+  const problems: string[] = [];
+  if (process.platform !== "linux")
+    problems.push("the native driver runs on Linux only: use `docker compose up`");
+  if (process.getuid?.() !== 0) {
+    problems.push("the native driver needs root (network namespaces and TUN devices): run it with sudo");
+  }
+  if (!existsSync("/dev/net/tun"))
+    problems.push("/dev/net/tun is missing: load the tun module (modprobe tun)");
+  return problems;
+}
+
+async function wireMember(plan: LabPlan, member: Member): Promise<void> {
+  await ensureNetns(member.netns);
+  if (!(await linkExists(member.bridgePort, plan.labNetns))) {
+    await ip(
+      ["link", "add", member.bridgePort, "type", "veth", "peer", "name", "eth0", "netns", member.netns],
+      plan.labNetns,
+    );
+  }
+  await ip(["link", "set", member.bridgePort, "master", plan.bridge, "up"], plan.labNetns);
+  const addrs = await ip(["-4", "addr", "show", "dev", "eth0"], member.netns);
+  if (!addrs.includes(`${member.ip}/`)) {
+    await ip(["addr", "add", `${member.ip}/${plan.nodeNetworkPrefix}`, "dev", "eth0"], member.netns);
+  }
+  await ip(["link", "set", "eth0", "up"], member.netns);
+}
+
+function rewriteKubeconfig(source: string, target: string, server: string): void {
+  const doc = parse(readFileSync(source, "utf8")) as { clusters: { cluster: { server: string } }[] };
+  for (const c of doc.clusters) c.cluster.server = server;
+  writeFileSync(target, stringify(doc), { mode: 0o600 });
+}
+
+async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  let lastError = "";
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${lastError})` : ""}`);
+}
+
+export interface UpOptions {
+  /** Start node agents (false until a test wants only the control plane). */
+  withNodes?: boolean;
+  timeoutMs?: number;
+}
+
+export async function up(plan: LabPlan, progress: Progress, options: UpOptions = {}): Promise<void> {
+  const problems = preflight();
+  if (problems.length) throw new Error(problems.join("\n"));
+  const timeout = options.timeoutMs ?? 120_000;
+  mkdirSync(join(plan.stateDir, "run"), { recursive: true });
+
+  progress(`creating the lab network ${plan.labNetns} (bridge ${plan.bridge}, no route out)`);
+  await ensureNetns(plan.labNetns);
+  if (!(await linkExists(plan.bridge, plan.labNetns))) {
+    await ip(["link", "add", plan.bridge, "type", "bridge"], plan.labNetns);
+  }
+  await ip(["link", "set", plan.bridge, "up"], plan.labNetns);
+  for (const member of [plan.controlPlane, ...plan.nodes]) await wireMember(plan, member);
+  for (const node of plan.nodes) await sysctl(node.netns, "net.ipv4.ip_forward", "1");
+
+  progress(`starting the control plane in ${plan.controlPlane.netns} (${plan.controlPlane.ip})`);
+  const cpState = join(plan.stateDir, "control-plane");
+  startProcess(plan.stateDir, {
+    id: "apiserver",
+    netns: plan.controlPlane.netns,
+    args: [
+      "apiserver",
+      "--state-dir",
+      cpState,
+      "--bind",
+      "0.0.0.0",
+      "--port",
+      String(apiserverPortInLab),
+      "--advertise-address",
+      plan.controlPlane.ip,
+    ],
+  });
+  startProcess(plan.stateDir, {
+    id: "relay-apiserver-lab",
+    netns: plan.controlPlane.netns,
+    args: ["relay", "--listen", `unix:${plan.apiSocket}`, "--connect", `tcp:127.0.0.1:${apiserverPortInLab}`],
+  });
+  startProcess(plan.stateDir, {
+    id: "relay-apiserver-host",
+    args: ["relay", "--listen", `tcp:127.0.0.1:${plan.apiPort}`, "--connect", `unix:${plan.apiSocket}`],
+  });
+  const cpKubeconfig = join(cpState, "kubeconfig");
+  await waitFor("the API server's kubeconfig", timeout, async () =>
+    existsSync(cpKubeconfig) ? true : undefined,
+  );
+  rewriteKubeconfig(cpKubeconfig, plan.kubeconfig, `https://127.0.0.1:${plan.apiPort}`);
+  rewriteKubeconfig(
+    cpKubeconfig,
+    plan.nodeKubeconfig,
+    `https://${plan.controlPlane.ip}:${apiserverPortInLab}`,
+  );
+  const client = KubeClient.fromKubeconfig(plan.kubeconfig);
+  try {
+    await waitFor("the API server to answer on 127.0.0.1", timeout, async () => {
+      await client.request("GET", "/readyz");
+      return true;
+    });
+    progress(`API server ready at https://127.0.0.1:${plan.apiPort}`);
+    if (options.withNodes === false) return;
+
+    for (const node of plan.nodes) {
+      progress(`starting ${node.role} in ${node.netns} (${node.ip})`);
+      startProcess(plan.stateDir, {
+        id: `node-agent-${node.role}`,
+        netns: node.netns,
+        args: [
+          "node-agent",
+          "--kubeconfig",
+          plan.nodeKubeconfig,
+          "--node-name",
+          node.role,
+          "--node-ip",
+          node.ip,
+          "--state-dir",
+          join(plan.stateDir, "nodes", node.role),
+        ],
+      });
+    }
+    let lastReport = "";
+    await waitFor(`${plan.nodes.length} Ready nodes`, timeout, async () => {
+      const list = await client.list<Node>("v1", "nodes");
+      const ready = list.items.filter((n) =>
+        n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+      ).length;
+      const report = `${ready}/${plan.nodes.length} nodes Ready`;
+      if (report !== lastReport) progress(report);
+      lastReport = report;
+      return ready >= plan.nodes.length ? true : undefined;
+    });
+  } finally {
+    await client.close();
+  }
+}
+
+/** Removes every process, namespace and file the lab made; safe on a half-made lab. */
+export async function down(plan: LabPlan, progress: Progress): Promise<void> {
+  const problems = preflight().filter((p) => !p.includes("/dev/net/tun"));
+  if (problems.length) throw new Error(problems.join("\n"));
+  // Node agents first, so they stop touching the API server and the pods.
+  const ids = listProcessIds(plan.stateDir).sort(
+    (a, b) => Number(b.startsWith("node")) - Number(a.startsWith("node")),
+  );
+  for (const id of ids) {
+    progress(`stopping ${id}`);
+    await stopProcess(plan.stateDir, id, 10_000);
+  }
+  const prefix = `${plan.name}-`;
+  const namespaces = (await listNetns()).filter((ns) => ns.startsWith(prefix));
+  for (const ns of namespaces) {
+    const pids = await netnsPids(ns);
+    if (pids.length) await terminate(pids, 5_000);
+  }
+  // Pods' namespaces before the nodes' and the lab's, so nothing is left half-connected.
+  namespaces.sort((a, b) => Number(a === plan.labNetns) - Number(b === plan.labNetns) || b.length - a.length);
+  for (const ns of namespaces) {
+    progress(`deleting network namespace ${ns}`);
+    await deleteNetns(ns);
+  }
+  rmSync(plan.stateDir, { recursive: true, force: true });
+  progress(`lab ${plan.name} removed`);
+}
+
+export interface LabStatus {
+  name: string;
+  stateDir: string;
+  namespaces: string[];
+  processes: { id: string; pid?: number }[];
+  kubeconfig?: string;
+}
+
+export async function status(plan: LabPlan): Promise<LabStatus> {
+  const prefix = `${plan.name}-`;
+  const namespaces =
+    process.platform === "linux"
+      ? (await listNetns().catch(() => [])).filter((n) => n.startsWith(prefix))
+      : [];
+  return {
+    name: plan.name,
+    stateDir: plan.stateDir,
+    namespaces,
+    processes: listProcessIds(plan.stateDir).map((id) => ({ id, pid: runningPid(plan.stateDir, id) })),
+    kubeconfig: existsSync(plan.kubeconfig) ? plan.kubeconfig : undefined,
+  };
+}
