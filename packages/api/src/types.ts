@@ -51,7 +51,11 @@ export interface ListMeta {
   selfLink?: string;
 }
 
-export type LabelSelectorOperator = "In" | "NotIn" | "Exists" | "DoesNotExist";
+/**
+ * The API accepts In, NotIn, Exists and DoesNotExist in matchExpressions; Gt and Lt only come from the
+ * string syntax (`-l 'replicas>3'`) and are rejected by validation in stored objects.
+ */
+export type LabelSelectorOperator = "In" | "NotIn" | "Exists" | "DoesNotExist" | "Gt" | "Lt";
 
 export interface LabelSelectorRequirement {
   key: string;
