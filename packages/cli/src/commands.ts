@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { register as relay } from "./commands/relay.ts";
 import { register as lab } from "./commands/lab.ts";
+import { register as apiserver } from "./commands/apiserver.ts";
 
 /**
  * Each subcommand lives in its own module under ./commands/ and exports `register(program)`.
@@ -9,4 +10,5 @@ import { register as lab } from "./commands/lab.ts";
 export function registerCommands(program: Command): void {
   relay(program);
   lab(program);
+  apiserver(program);
 }
