@@ -1,0 +1,315 @@
+// TUN devices for Node.js. A reader thread per device drains the kernel queue in batches and
+// hands each batch to JavaScript through a thread-safe function, so the event loop never blocks
+// on the device and JavaScript sees one callback per batch, not per packet. Writes are a loop of
+// write(2) in native code over a non-blocking descriptor: one call from JavaScript per batch.
+#include <napi.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <poll.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr size_t kMaxPacket = 65536;
+constexpr size_t kMaxBatch = 64;
+constexpr size_t kQueuedBatches = 32;
+
+struct Batch {
+  std::vector<uint8_t> data;
+  std::vector<uint32_t> lengths;
+  int error = 0;
+};
+
+struct Device;
+void DeliverBatch(Napi::Env env, Napi::Function callback, Device* device, Batch* batch);
+using ReaderTsfn = Napi::TypedThreadSafeFunction<Device, Batch, DeliverBatch>;
+
+struct Device {
+  int fd = -1;
+  int wakefd = -1;
+  std::string name;
+  std::atomic<bool> stopping{false};
+  bool reading = false;
+  bool closed = false;
+  std::thread reader;
+  ReaderTsfn tsfn;
+  std::unique_ptr<Napi::Promise::Deferred> closeDeferred;
+
+  void CloseFds() {
+    if (fd >= 0) ::close(fd);
+    if (wakefd >= 0) ::close(wakefd);
+    fd = wakefd = -1;
+  }
+};
+
+void DeliverBatch(Napi::Env env, Napi::Function callback, Device* device, Batch* raw) {
+  std::unique_ptr<Batch> batch(raw);
+  if (env == nullptr || callback.IsEmpty() || device->closed) return;
+  auto lengths = Napi::Uint32Array::New(env, batch->lengths.size());
+  for (size_t i = 0; i < batch->lengths.size(); i++) lengths[i] = batch->lengths[i];
+  auto arena = Napi::Buffer<uint8_t>::Copy(env, batch->data.data(), batch->data.size());
+  callback.Call({arena, lengths, Napi::Number::New(env, batch->error)});
+}
+
+void ReaderLoop(Device* device) {
+  while (!device->stopping.load()) {
+    struct pollfd fds[2] = {{device->fd, POLLIN, 0}, {device->wakefd, POLLIN, 0}};
+    int ready = poll(fds, 2, -1);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[1].revents != 0 || device->stopping.load()) break;
+    auto batch = new Batch();
+    batch->data.reserve(kMaxBatch * 2048);
+    if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+      batch->error = EIO;
+    } else {
+      size_t used = 0;
+      while (batch->lengths.size() < kMaxBatch) {
+        batch->data.resize(used + kMaxPacket);
+        ssize_t n = read(device->fd, batch->data.data() + used, kMaxPacket);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK) batch->error = errno;
+          break;
+        }
+        used += static_cast<size_t>(n);
+        batch->lengths.push_back(static_cast<uint32_t>(n));
+      }
+      batch->data.resize(used);
+    }
+    if (batch->lengths.empty() && batch->error == 0) {
+      delete batch;
+      continue;
+    }
+    int error = batch->error;
+    // Blocks while JavaScript is behind: back-pressure lands on the kernel's queue, which drops.
+    if (device->tsfn.BlockingCall(batch) != napi_ok) {
+      delete batch;
+      break;
+    }
+    if (error != 0) break;
+  }
+  device->tsfn.Release();
+}
+
+Napi::Error ErrnoError(Napi::Env env, const std::string& what, int err) {
+  auto error = Napi::Error::New(env, what + ": " + strerror(err));
+  error.Set("errno", Napi::Number::New(env, err));
+  error.Set("code", Napi::String::New(env, err == EPERM     ? "EPERM"
+                                           : err == EBUSY   ? "EBUSY"
+                                           : err == ENOENT  ? "ENOENT"
+                                           : err == EINVAL  ? "EINVAL"
+                                           : err == EACCES  ? "EACCES"
+                                                            : "E" + std::to_string(err)));
+  return error;
+}
+
+class TunDevice : public Napi::ObjectWrap<TunDevice> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "TunDevice",
+                       {InstanceMethod("startReading", &TunDevice::StartReading),
+                        InstanceMethod("write", &TunDevice::Write),
+                        InstanceMethod("close", &TunDevice::Close),
+                        InstanceMethod("ref", &TunDevice::Ref),
+                        InstanceMethod("unref", &TunDevice::Unref),
+                        InstanceAccessor("name", &TunDevice::Name, nullptr),
+                        InstanceAccessor("fd", &TunDevice::Fd, nullptr)});
+  }
+
+  // new TunDevice(name, persist, netnsPath)
+  explicit TunDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunDevice>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) {
+      Napi::TypeError::New(env, "TunDevice: name must be a string").ThrowAsJavaScriptException();
+      return;
+    }
+    std::string name = info[0].As<Napi::String>();
+    bool persist = info.Length() > 1 && info[1].ToBoolean();
+    std::string netns = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+    if (name.empty() || name.size() >= IFNAMSIZ || name.find('/') != std::string::npos) {
+      Napi::TypeError::New(env, "TunDevice: interface name must be 1-15 characters without '/'")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+
+    int fd = -1, err = 0;
+    std::string step;
+    char assigned[IFNAMSIZ] = {0};
+    auto open = [&]() {
+      if (!netns.empty()) {
+        int nsfd = ::open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+        if (nsfd < 0) { err = errno; step = "open netns " + netns; return; }
+        // setns affects only this helper thread: the device is created in the namespace of the
+        // task that opens /dev/net/tun, and the descriptor keeps working from any namespace.
+        if (setns(nsfd, CLONE_NEWNET) != 0) { err = errno; step = "setns " + netns; ::close(nsfd); return; }
+        ::close(nsfd);
+      }
+      fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0) { err = errno; step = "open /dev/net/tun"; return; }
+      struct ifreq ifr;
+      memset(&ifr, 0, sizeof(ifr));
+      ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+      strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+      if (ioctl(fd, TUNSETIFF, &ifr) != 0) { err = errno; step = "TUNSETIFF " + name; ::close(fd); fd = -1; return; }
+      if (persist && ioctl(fd, TUNSETPERSIST, 1) != 0) { err = errno; step = "TUNSETPERSIST " + name; ::close(fd); fd = -1; return; }
+      memcpy(assigned, ifr.ifr_name, IFNAMSIZ - 1);
+    };
+    if (netns.empty()) {
+      open();
+    } else {
+      std::thread helper(open);
+      helper.join();
+    }
+    if (fd < 0) {
+      ErrnoError(env, step, err).ThrowAsJavaScriptException();
+      return;
+    }
+    device_ = new Device();
+    device_->fd = fd;
+    device_->name = assigned;
+    device_->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  }
+
+  ~TunDevice() override {
+    // Collected without close(): stop the reader; its finalizer releases the descriptors.
+    if (device_ == nullptr) return;
+    if (device_->reading) {
+      device_->stopping = true;
+      uint64_t one = 1;
+      if (write(device_->wakefd, &one, sizeof(one)) < 0) { /* reader also stops on EBADF */ }
+    } else {
+      device_->CloseFds();
+      delete device_;
+    }
+  }
+
+ private:
+  Device* device_ = nullptr;
+
+  Napi::Value Name(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), device_ ? device_->name : "");
+  }
+  Napi::Value Fd(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), device_ && !device_->closed ? device_->fd : -1);
+  }
+
+  bool Usable(Napi::Env env) {
+    if (device_ == nullptr || device_->closed) {
+      Napi::Error::New(env, "TUN device is closed").ThrowAsJavaScriptException();
+      return false;
+    }
+    return true;
+  }
+
+  // startReading(callback(arena: Buffer, lengths: Uint32Array, errno: number))
+  Napi::Value StartReading(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (!info[0].IsFunction()) {
+      Napi::TypeError::New(env, "startReading: callback must be a function").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (device_->reading) {
+      Napi::Error::New(env, "startReading: already reading").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Device* device = device_;
+    device->tsfn = ReaderTsfn::New(
+        env, info[0].As<Napi::Function>(), "tun-reader", kQueuedBatches, 1, device,
+        [](Napi::Env env, void*, Device* device) {
+          // Also reached when the environment shuts down with the reader still polling.
+          device->stopping = true;
+          uint64_t one = 1;
+          if (::write(device->wakefd, &one, sizeof(one)) < 0) { /* already stopping */ }
+          if (device->reader.joinable()) device->reader.join();
+          device->CloseFds();
+          if (device->closeDeferred) device->closeDeferred->Resolve(env.Undefined());
+          delete device;
+        });
+    device->reading = true;
+    device->reader = std::thread(ReaderLoop, device);
+    return env.Undefined();
+  }
+
+  // write(packets: Buffer[]) -> number of packets the kernel accepted
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (!info[0].IsArray()) {
+      Napi::TypeError::New(env, "write: expected an array of Buffers").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    auto packets = info[0].As<Napi::Array>();
+    uint32_t written = 0;
+    for (uint32_t i = 0; i < packets.Length(); i++) {
+      Napi::Value item = packets[i];
+      if (!item.IsTypedArray()) continue;
+      auto bytes = item.As<Napi::Uint8Array>();
+      ssize_t n;
+      do {
+        n = ::write(device_->fd, bytes.Data(), bytes.ByteLength());
+      } while (n < 0 && errno == EINTR);
+      if (n >= 0) written++;
+    }
+    return Napi::Number::New(env, written);
+  }
+
+  // close() -> Promise<void>, resolved once the descriptor is closed.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto deferred = Napi::Promise::Deferred::New(env);
+    if (device_ == nullptr || device_->closed) {
+      deferred.Resolve(env.Undefined());
+      return deferred.Promise();
+    }
+    Device* device = device_;
+    device->closed = true;
+    device_ = nullptr;
+    if (!device->reading) {
+      device->CloseFds();
+      delete device;
+      deferred.Resolve(env.Undefined());
+      return deferred.Promise();
+    }
+    device->closeDeferred = std::make_unique<Napi::Promise::Deferred>(deferred);
+    device->stopping = true;
+    uint64_t one = 1;
+    if (::write(device->wakefd, &one, sizeof(one)) < 0) { /* reader sees stopping on its next wake */ }
+    device->tsfn.Ref(env);  // the close promise must be able to settle
+    return deferred.Promise();
+  }
+
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (device_ && device_->reading) device_->tsfn.Ref(info.Env());
+    return info.Env().Undefined();
+  }
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    if (device_ && device_->reading) device_->tsfn.Unref(info.Env());
+    return info.Env().Undefined();
+  }
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("TunDevice", TunDevice::Init(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(klab_tun, Init)
