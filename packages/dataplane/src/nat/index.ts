@@ -1,0 +1,21 @@
+// Service NAT for the node dataplane: kube-proxy's iptables rules and IPVS tables, and the
+// loader socket kube-proxy programs them through.
+export { RestoreError, parseRestore, tokenize } from "./iptables/parse.ts";
+export { IptablesRuleset, type RestoreOptions } from "./iptables/ruleset.ts";
+export {
+  IptablesEvaluator,
+  describeHit,
+  type EvalEnv,
+  type EvalPacket,
+  type Hook,
+  type IptablesDecision,
+  type RuleHit,
+} from "./iptables/evaluate.ts";
+export { iptablesSave, formatRule, IPTABLES_VERSION, type SaveOptions } from "./iptables/save.ts";
+export {
+  IptablesNatStage,
+  toNatDecision,
+  syntheticPacket,
+  type IptablesStageOptions,
+} from "./iptables-stage.ts";
+export { parseIPv4, formatIPv4, parseCidr } from "./ip.ts";
