@@ -1,20 +1,30 @@
-// Wiring only: flags → config → storage/server → controllers; serve until SIGTERM/SIGINT.
+// Wiring only: flags → config → storage/server → admission hooks and controllers; serve until
+// SIGTERM/SIGINT.
 import pino from "pino";
-import { parseConfig, type ApiServerFlags } from "./config.ts";
+import type { Service } from "@klab/api";
+import { createServiceAllocationHooks } from "./allocators/service-allocation.ts";
+import { parseConfig, type ApiServerConfig, type ApiServerFlags } from "./config.ts";
 import type { ApiServerOptions } from "./options.ts";
 import { createApiServer } from "./server.ts";
 
-/**
- * Runs the control plane until a signal. `wire` is the controllers' hook point: it receives the
- * config and returns the admission hooks and onStarted to pass to the server.
- */
-export async function run(
-  flags: ApiServerFlags,
-  wire?: (config: ReturnType<typeof parseConfig>) => Omit<ApiServerOptions, "logger">,
-): Promise<void> {
+/** The in-process parts of the control plane: admission hooks and controllers. */
+export function controlPlane(config: ApiServerConfig): Omit<ApiServerOptions, "logger"> {
+  const services = createServiceAllocationHooks({
+    serviceCIDR: config.serviceCidr,
+    nodePortRange: config.nodePortRange,
+  });
+  return {
+    hooks: { services: services.hooks },
+    onStorageReady: (storage) => {
+      services.allocator.repair(storage.list("services") as Service[]);
+    },
+  };
+}
+
+export async function run(flags: ApiServerFlags): Promise<void> {
   const config = parseConfig(flags);
   const logger = pino({ name: "apiserver" });
-  const server = await createApiServer(config, { ...(wire?.(config) ?? {}), logger });
+  const server = await createApiServer(config, { ...controlPlane(config), logger });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, "shutting down");

@@ -1,4 +1,5 @@
 // What the server factory takes besides its config: the in-process controllers' hook point.
+import type { KubeObject } from "@klab/api";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { ApiServerConfig } from "./config.ts";
@@ -22,8 +23,19 @@ export interface Controllers {
   stop(): Promise<void> | void;
 }
 
+/** Read access to what storage holds, before the server takes any write. */
+export interface StorageView {
+  /** Every stored object of a resource named as a GroupResource ("services", "deployments.apps"). */
+  list(resource: string): KubeObject[];
+}
+
 export interface ApiServerOptions {
   hooks?: HookMap;
+  /**
+   * Called once storage is open and before bootstrap or the first request: the place to rebuild
+   * in-memory state from stored objects (e.g. the allocators' bitmaps, as kube's repair does).
+   */
+  onStorageReady?(storage: StorageView): void;
   onStarted?(ctx: StartedContext): Promise<Controllers | void> | Controllers | void;
   logger?: Logger;
 }

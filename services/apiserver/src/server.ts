@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from "pino";
 import pino from "pino";
 import { Counter, Gauge, Histogram, Registry as MetricsRegistry, collectDefaultMetrics } from "prom-client";
-import { resourceTypes } from "@klab/api";
+import { resourceTypes, type KubeObject } from "@klab/api";
 import { bootstrap } from "./bootstrap.ts";
 import { firstServiceIP, type ApiServerConfig } from "./config.ts";
 import {
@@ -15,7 +15,7 @@ import {
   groupVersions,
 } from "./http/discovery.ts";
 import { wantsAggregatedDiscovery } from "./http/negotiate.ts";
-import { buildOpenApiV3 } from "./http/openapi.ts";
+import { buildOpenApiV3, openApiV2Json, openApiV2Protobuf } from "./http/openapi.ts";
 import { parseResourcePath, ResourceHandler } from "./http/resources.ts";
 import type { ApiServerOptions, Controllers, StartedContext } from "./options.ts";
 import { ensurePki, servingSans } from "./pki/pki.ts";
@@ -84,6 +84,7 @@ export async function createApiServer(
 
   const store = new Store(config.stateDir, config.watchWindow);
   const registry = new Registry(store, options.hooks);
+  options.onStorageReady?.({ list: (resource) => store.list(resource) as unknown as KubeObject[] });
   const serviceIP = firstServiceIP(config.serviceCidr);
   const token = ensureAdminToken(config.stateDir);
   const pki = await ensurePki(
@@ -183,6 +184,14 @@ export async function createApiServer(
   app.get("/api", discovery(true));
   app.get("/apis", discovery(false));
 
+  app.get("/openapi/v2", async (req, reply) => {
+    if ((req.headers.accept ?? "").includes("application/com.github.proto-openapi.spec.v2")) {
+      return reply
+        .type("application/com.github.proto-openapi.spec.v2@v1.0+protobuf")
+        .send(openApiV2Protobuf(VERSION_INFO.gitVersion));
+    }
+    return reply.type("application/json").send(JSON.stringify(openApiV2Json(VERSION_INFO.gitVersion)));
+  });
   app.get("/openapi/v3", async (_req, reply) =>
     reply.type("application/json").send(JSON.stringify(openapi.index)),
   );
@@ -216,17 +225,15 @@ export async function createApiServer(
         const gv = groupVersions(resourceTypes).find((x) => x.group === g);
         if (!gv) throw errors.resourceNotFound();
         const versions = gv.versions.map((x) => ({ groupVersion: `${g}/${x}`, version: x }));
-        return reply
-          .type("application/json")
-          .send(
-            JSON.stringify({
-              kind: "APIGroup",
-              apiVersion: "v1",
-              name: g,
-              versions,
-              preferredVersion: versions[0],
-            }),
-          );
+        return reply.type("application/json").send(
+          JSON.stringify({
+            kind: "APIGroup",
+            apiVersion: "v1",
+            name: g,
+            versions,
+            preferredVersion: versions[0],
+          }),
+        );
       }
       const list = apiResourceList(resourceTypes, g, v);
       if (!list) throw errors.resourceNotFound();

@@ -2,6 +2,7 @@
 // the request body from its Content-Type.
 import { parse as parseYaml } from "yaml";
 import { errors } from "../registry/errors.ts";
+import { decodeKubernetesProtobuf, ProtobufError } from "../protobuf/decode.ts";
 
 export type Representation =
   | { as: "object" }
@@ -72,7 +73,13 @@ export function decodeBody(body: Buffer | undefined, contentType: string | undef
     }
   }
   if (type === "application/vnd.kubernetes.protobuf") {
-    throw errors.unsupportedMediaType(["application/json", "application/yaml"]);
+    try {
+      return decodeKubernetesProtobuf(body ?? new Uint8Array());
+    } catch (e) {
+      if (e instanceof ProtobufError)
+        throw errors.badRequest(`unable to decode the protobuf body: ${e.message}`);
+      throw e;
+    }
   }
   if (text.trim() === "") throw errors.badRequest("Object 'Kind' is missing in ''");
   try {

@@ -58,3 +58,36 @@ export function buildOpenApiV3(types: ResourceType[], gitVersion: string): OpenA
   }
   return { index: { paths }, docs };
 }
+
+function lengthDelimited(field: number, payload: Buffer): Buffer {
+  const len: number[] = [];
+  let n = payload.length;
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    len.push(b);
+  } while (n);
+  return Buffer.concat([Buffer.from([(field << 3) | 2, ...len]), payload]);
+}
+
+/**
+ * /openapi/v2 as kubectl asks for it (gnostic protobuf): an empty document. kubectl only reaches it
+ * to validate kinds the v3 documents do not name, and with no schema for a kind it leaves the
+ * verdict to the REST mapping ("no matches for kind"), as against a real cluster.
+ */
+export function openApiV2Protobuf(gitVersion: string): Buffer {
+  const info = Buffer.concat([
+    lengthDelimited(1, Buffer.from("Kubernetes")),
+    lengthDelimited(2, Buffer.from(gitVersion)),
+  ]);
+  return Buffer.concat([
+    lengthDelimited(1, Buffer.from("2.0")),
+    lengthDelimited(2, info),
+    lengthDelimited(8, Buffer.alloc(0)),
+  ]);
+}
+
+export function openApiV2Json(gitVersion: string): object {
+  return { swagger: "2.0", info: { title: "Kubernetes", version: gitVersion }, paths: {} };
+}
