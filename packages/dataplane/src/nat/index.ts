@@ -19,3 +19,19 @@ export {
   type IptablesStageOptions,
 } from "./iptables-stage.ts";
 export { parseIPv4, formatIPv4, parseCidr } from "./ip.ts";
+export { IpvsNatStage, type IpvsLoad } from "./ipvs-stage.ts";
+export {
+  IpvsTable,
+  IpvsError,
+  type VirtualServer,
+  type RealServer,
+  type IpvsProtocol,
+} from "./ipvs/table.ts";
+export { ipvsadmList, IPVS_VERSION_LINE, type IpvsadmOptions } from "./ipvs/ipvsadm.ts";
+export {
+  createScheduler,
+  KUBE_PROXY_SCHEDULERS,
+  SCHEDULERS,
+  isSchedulerName,
+  type SchedulerName,
+} from "./ipvs/schedulers.ts";
