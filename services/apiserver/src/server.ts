@@ -1,5 +1,6 @@
 // The HTTPS server: authentication, the non-resource endpoints (health, version, discovery,
 // OpenAPI, metrics) and the resource routes, every error answered as a Kubernetes Status.
+import type { IncomingMessage } from "node:http";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import pino from "pino";
@@ -50,6 +51,19 @@ export interface ApiServer {
   kubeconfigPath: string;
   registry: Registry;
   close(): Promise<void>;
+}
+
+/**
+ * Reads and drops the rest of an oversized body (up to a bound), so the client, still writing,
+ * gets to read the 413 instead of a broken pipe; beyond the bound the connection is cut.
+ */
+function drainThenAnswer(req: IncomingMessage): void {
+  let seen = 0;
+  req.on("data", (c: Buffer) => {
+    seen += c.length;
+    if (seen > 4 * MAX_BODY_BYTES) req.socket.destroy();
+  });
+  req.resume();
 }
 
 function sendStatus(reply: FastifyReply, e: ApiError): FastifyReply {
@@ -110,8 +124,10 @@ export async function createApiServer(
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof ApiError) return sendStatus(reply, err);
-    if (err.statusCode === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE")
+    if (err.statusCode === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      drainThenAnswer(req.raw);
       return sendStatus(reply, errors.tooLarge(MAX_BODY_BYTES));
+    }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return sendStatus(reply, new ApiError(statusOf(err.statusCode, "BadRequest", err.message)));
     }
