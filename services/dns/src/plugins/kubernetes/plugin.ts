@@ -1,0 +1,77 @@
+import { Flag, Rcode, reply, type Message, type Plugin } from "../../message.ts";
+import { pluginError, type Setup } from "../../setup.ts";
+import { answer } from "../../kubernetes/answer.ts";
+import type { ClusterSource } from "../../kubernetes/source.ts";
+import { parseKubernetes } from "./parse.ts";
+
+const rcodes = {
+  NOERROR: Rcode.NOERROR,
+  NXDOMAIN: Rcode.NXDOMAIN,
+  SERVFAIL: Rcode.SERVFAIL,
+  REFUSED: Rcode.REFUSED,
+};
+
+/**
+ * Answers for the cluster's zones from Services, EndpointSlices, Pods and Namespaces (the pure
+ * `answer` does the work); ExternalName targets outside the zones are resolved through this
+ * server, as CoreDNS's upstream lookup does.
+ */
+export const setup: Setup = (dirs, ctx) => {
+  const cfg = parseKubernetes(dirs, ctx.zones);
+  let source: ClusterSource;
+  try {
+    source = ctx.runtime.clusterSources({
+      kubeconfig: cfg.kubeconfig,
+      endpoint: cfg.endpoint,
+      watchPods: cfg.pods === "verified",
+      watchEndpoints: !cfg.noEndpoints,
+    });
+  } catch (err) {
+    throw pluginError("kubernetes", dirs[0]!, (err as Error).message);
+  }
+  const { logger, out } = ctx.runtime;
+  ctx.onStartup(async () => {
+    const started = source
+      .start()
+      .catch((err: Error) => logger.error({ err }, "kubernetes: informers failed to start"));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">(
+      (r) => (timer = setTimeout(() => r("timeout"), cfg.startupTimeoutMs)),
+    );
+    const result = await Promise.race([started, timeout]);
+    clearTimeout(timer);
+    if (result === "timeout" && !source.hasSynced())
+      out("[WARNING] plugin/kubernetes: starting server with unsynced Kubernetes API");
+  });
+  ctx.onShutdown(() => source.stop());
+  ctx.ready("kubernetes", () => source.hasSynced());
+
+  const plugin: Plugin = {
+    name: "kubernetes",
+    async serve(req, next) {
+      const res = answer(
+        req.question,
+        { index: source.index(), synced: source.hasSynced(), localIPs: ctx.runtime.localIPs() },
+        cfg,
+      );
+      if (!res || res.fallthrough) return next(req);
+      const m: Message = reply(req, rcodes[res.rcode], res.rcode !== "REFUSED");
+      m.answers = res.answers;
+      m.authorities = res.authorities;
+      m.additionals = res.additionals;
+      if (res.chase) {
+        try {
+          const up = await ctx.lookup(res.chase.target, res.chase.type);
+          m.answers.push(...up.answers);
+          if (up.flags & Flag.TC) m.flags |= Flag.TC;
+        } catch {
+          // CoreDNS drops the CNAME when its target cannot be looked up.
+          m.answers = m.answers.filter((a) => a.type !== "CNAME" || String(a.data) !== res.chase!.target);
+        }
+        if (m.answers.length === 0) m.authorities = res.authorities.length ? res.authorities : [];
+      }
+      return m;
+    },
+  };
+  return [plugin];
+};

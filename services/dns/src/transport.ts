@@ -1,0 +1,107 @@
+/**
+ * Wire handling: decoding queries (FORMERR for a readable header, silence otherwise), EDNS0,
+ * and fitting a UDP reply into the client's buffer with the TC bit, as CoreDNS does.
+ */
+import dnsPacket, { type Answer, type Packet } from "dns-packet";
+import { Flag, Rcode, type Message } from "./message.ts";
+
+export interface DecodedQuery {
+  msg: Packet;
+  bufsize: number;
+  edns: boolean;
+  do: boolean;
+}
+
+export type DecodeResult = { ok: true; query: DecodedQuery } | { ok: false; reply?: Buffer };
+
+/** A reply carrying only a header: FORMERR/NOTIMP when the question cannot be served. */
+export function headerOnlyReply(buf: Buffer, rcode: number): Buffer {
+  const out = Buffer.alloc(12);
+  buf.copy(out, 0, 0, 2);
+  const flags = buf.readUInt16BE(2);
+  // QR, the query's opcode and RD; the rcode.
+  out.writeUInt16BE(0x8000 | (flags & 0x7800) | (flags & Flag.RD) | rcode, 2);
+  return out;
+}
+
+export function decodeQuery(buf: Buffer): DecodeResult {
+  if (buf.length < 12) return { ok: false };
+  // A response sent to us is never answered (it could start a reflection loop).
+  if (buf[2]! & 0x80) return { ok: false };
+  let msg: Packet;
+  try {
+    msg = dnsPacket.decode(buf);
+  } catch {
+    return { ok: false, reply: headerOnlyReply(buf, Rcode.FORMERR) };
+  }
+  const opcode = (buf.readUInt16BE(2) >> 11) & 0xf;
+  if (opcode !== 0) return { ok: false, reply: headerOnlyReply(buf, Rcode.NOTIMP) };
+  if (!msg.questions || msg.questions.length !== 1)
+    return { ok: false, reply: headerOnlyReply(buf, Rcode.FORMERR) };
+  let bufsize = 512;
+  let edns = false;
+  let dnssecOK = false;
+  const opts = (msg.additionals ?? []).filter((a) => a.type === "OPT");
+  if (opts.length > 1) return { ok: false, reply: headerOnlyReply(buf, Rcode.FORMERR) };
+  if (opts.length === 1) {
+    const opt = opts[0] as unknown as { udpPayloadSize?: number; flags?: number };
+    edns = true;
+    bufsize = Math.max(512, opt.udpPayloadSize ?? 512);
+    dnssecOK = ((opt.flags ?? 0) & 0x8000) !== 0;
+  }
+  return { ok: true, query: { msg, bufsize, edns, do: dnssecOK } };
+}
+
+/** Encodes a reply: the OPT record mirrors the query's, and UDP replies are cut to fit. */
+export function encodeReply(
+  res: Message,
+  q: { edns: boolean; bufsize: number; do: boolean },
+  proto: "udp" | "tcp",
+): Buffer {
+  const additionals = res.additionals.filter((a) => (a.type as string) !== "OPT");
+  if (q.edns) {
+    additionals.push({
+      type: "OPT",
+      name: ".",
+      udpPayloadSize: Math.min(q.bufsize, 4096),
+      flags: q.do ? 0x8000 : 0,
+      options: [],
+    } as unknown as Answer);
+  }
+  const m: Packet = { ...res, additionals };
+  let buf = dnsPacket.encode(m);
+  const limit = proto === "udp" ? q.bufsize : 65535;
+  if (buf.length <= limit) return buf;
+  return truncate(m, limit, proto === "udp");
+}
+
+function truncate(m: Packet, limit: number, setTC: boolean): Buffer {
+  const opt = (m.additionals ?? []).filter((a) => (a.type as string) === "OPT");
+  // Drop the additional section, then authority, then answers from the end until it fits.
+  const answers = [...(m.answers ?? [])];
+  let candidate: Packet = { ...m, authorities: [], additionals: opt };
+  let buf = dnsPacket.encode(candidate);
+  let cut = false;
+  if (buf.length <= limit) {
+    return buf;
+  }
+  let lo = 0;
+  let hi = answers.length;
+  // Largest prefix of answers that fits.
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    const len = dnsPacket.encodingLength({ ...candidate, answers: answers.slice(0, mid) });
+    if (len <= limit) lo = mid;
+    else hi = mid - 1;
+  }
+  cut = true;
+  candidate = {
+    ...candidate,
+    answers: answers.slice(0, lo),
+    flags: (m.flags ?? 0) | (setTC && cut ? Flag.TC : 0),
+  };
+  buf = dnsPacket.encode(candidate);
+  if (buf.length > limit)
+    buf = dnsPacket.encode({ ...candidate, questions: m.questions, answers: [], additionals: [] });
+  return buf;
+}
