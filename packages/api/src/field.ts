@@ -98,9 +98,34 @@ export function goQuote(s: string): string {
   return out + '"';
 }
 
+/**
+ * A bad value whose Go rendering (`%#v` of a struct or map) is spelled out by the validator, so the
+ * message matches kube-apiserver's byte for byte; serialises to JSON as its `value`.
+ */
+export class GoLiteral {
+  constructor(
+    readonly text: string,
+    readonly value?: unknown,
+  ) {}
+  toJSON(): unknown {
+    return this.value ?? this.text;
+  }
+}
+
+/** `map[string]string{"a":"b", "c":"d"}` as Go's %#v prints a string map (keys sorted). */
+export function goStringMap(m: Record<string, string> | undefined | null): GoLiteral {
+  if (m === undefined || m === null) return new GoLiteral("map[string]string(nil)", m);
+  const keys = Object.keys(m).sort();
+  return new GoLiteral(
+    `map[string]string{${keys.map((k) => `${goQuote(k)}:${goQuote(m[k])}`).join(", ")}}`,
+    m,
+  );
+}
+
 /** How Go's fmt prints the bad value: %v for simple types, %q for strings, %#v otherwise. */
 function formatValue(v: unknown): string {
   if (v === null) return "null";
+  if (v instanceof GoLiteral) return v.text;
   if (typeof v === "string") return goQuote(v);
   if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return String(v);
   if (Array.isArray(v)) {

@@ -5,3 +5,8 @@ export * from "./selectors/labels.ts";
 export * from "./selectors/fields.ts";
 export * from "./io.ts";
 export * from "./validation/strings.ts";
+export * from "./defaults.ts";
+export { validateObject } from "./validation/validate.ts";
+export { preserveAllocatedServiceFields, isConfigMapKey } from "./validation/core.ts";
+export { validateLabelSelector, validateLabels, validateObjectMeta } from "./validation/meta.ts";
+export * from "./allocation.ts";
