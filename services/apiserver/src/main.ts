@@ -3,6 +3,7 @@
 import pino from "pino";
 import type { Service } from "@klab/api";
 import { createServiceAllocationHooks } from "./allocators/service-allocation.ts";
+import { startControllers } from "./controllers/index.ts";
 import { parseConfig, type ApiServerConfig, type ApiServerFlags } from "./config.ts";
 import type { ApiServerOptions } from "./options.ts";
 import { createApiServer } from "./server.ts";
@@ -18,6 +19,7 @@ export function controlPlane(config: ApiServerConfig): Omit<ApiServerOptions, "l
     onStorageReady: (storage) => {
       services.allocator.repair(storage.list("services") as Service[]);
     },
+    onStarted: (ctx) => startControllers(ctx, { allocator: services.allocator }),
   };
 }
 
