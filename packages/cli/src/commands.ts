@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { register as relay } from "./commands/relay.ts";
 import { register as lab } from "./commands/lab.ts";
 import { register as apiserver } from "./commands/apiserver.ts";
+import { register as nodeAgent } from "./commands/node-agent.ts";
 
 /**
  * Each subcommand lives in its own module under ./commands/ and exports `register(program)`.
@@ -11,4 +12,5 @@ export function registerCommands(program: Command): void {
   relay(program);
   lab(program);
   apiserver(program);
+  nodeAgent(program);
 }

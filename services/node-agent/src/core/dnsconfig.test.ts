@@ -7,6 +7,8 @@ const node = parseResolvConf(
 );
 const cluster = { clusterDNS: ["10.96.0.10"], clusterDomain: "cluster.local" };
 const pod = (spec: Partial<NonNullable<Pod["spec"]>> = {}, name = "web-0", ns = "shop"): Pod => ({
+  apiVersion: "v1",
+  kind: "Pod",
   metadata: { name, namespace: ns, uid: "u1" },
   spec: { containers: [{ name: "c" }], ...spec },
 });

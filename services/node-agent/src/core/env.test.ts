@@ -8,10 +8,14 @@ const svc = (
   ip: string,
   ports: Service["spec"] extends infer S ? (S extends { ports?: infer P } ? P : never) : never,
 ): Service => ({
+  apiVersion: "v1",
+  kind: "Service",
   metadata: { name, namespace: ns },
   spec: { clusterIP: ip, ports },
 });
 const pod: Pod = {
+  apiVersion: "v1",
+  kind: "Pod",
   metadata: { name: "client", namespace: "shop", uid: "uid-1", labels: { app: "c" } },
   spec: {
     nodeName: "node-1",

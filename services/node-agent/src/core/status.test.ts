@@ -3,6 +3,8 @@ import type { ContainerStatus, Pod } from "@klab/api";
 import { computePodStatus, podPhase } from "./status.ts";
 
 const pod = (restartPolicy: "Always" | "OnFailure" | "Never" = "Always"): Pod => ({
+  apiVersion: "v1",
+  kind: "Pod",
   metadata: { name: "p", namespace: "default", uid: "u" },
   spec: { containers: [{ name: "a" }, { name: "b" }], restartPolicy },
   status: {

@@ -1,0 +1,545 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import type { Container, ContainerStatus, Pod, PodStatus } from "@klab/api";
+import { Backoff, crashLoopMessage } from "../core/backoff.ts";
+import { computePodStatus } from "../core/status.ts";
+import { buildContainerEnv, expandArgs, EnvError } from "../core/env.ts";
+import { resolveImage } from "../images/catalog.ts";
+import {
+  containerAlive,
+  containerDir,
+  newContainerID,
+  readExit,
+  startContainer,
+  stopContainer,
+  terminatedReason,
+  type ContainerRun,
+} from "./containers.ts";
+import { ProbeState, runProbe } from "./probes.ts";
+import { enterPodArgs, sandboxAlive, type SandboxHandle } from "../sandbox/sandbox.ts";
+import type { NodeRuntime } from "./node-runtime.ts";
+
+/** What survives an agent restart for one container. */
+interface ContainerRecord {
+  attempt: number;
+  run?: ContainerRun;
+  exit?: { exitCode: number; finishedAt: string; reason: string };
+  last?: { exitCode: number; reason: string; startedAt: string; finishedAt: string; containerID: string };
+  env?: Record<string, string>;
+  image?: string;
+  imageID?: string;
+}
+
+/** What survives an agent restart for one pod (state.json in its directory). */
+export interface PodRecord {
+  uid: string;
+  namespace: string;
+  name: string;
+  startTime: string;
+  podIP?: string;
+  netns?: string;
+  sandbox?: SandboxHandle;
+  containers: Record<string, ContainerRecord>;
+}
+
+interface Live {
+  waiting?: { reason: string; message?: string };
+  ready: boolean;
+  started: boolean;
+  probes: Array<{ stop(): void }>;
+  readiness?: ProbeState;
+  startup?: ProbeState;
+  liveness?: ProbeState;
+}
+
+const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
+
+/** kubelet's per-pod worker: makes the runtime match the pod spec and reports status. */
+export class PodWorker {
+  readonly dir: string;
+  private record: PodRecord;
+  private live = new Map<string, Live>();
+  private backoff = new Backoff();
+  private imageBackoff = new Backoff();
+  private queue: Promise<void> = Promise.resolve();
+  private pending = false;
+  private timer?: NodeJS.Timeout;
+  private lastStatus = "";
+  private terminating = false;
+  private stopped = false;
+  private sandboxError?: string;
+
+  constructor(
+    private pod: Pod,
+    private readonly rt: NodeRuntime,
+    adopted?: PodRecord,
+  ) {
+    const uid = pod.metadata.uid!;
+    this.dir = join(rt.config.stateDir, "pods", uid);
+    this.record = adopted ?? {
+      uid,
+      namespace: pod.metadata.namespace ?? "default",
+      name: pod.metadata.name!,
+      startTime: now(),
+      containers: {},
+    };
+    mkdirSync(this.dir, { recursive: true });
+    if (adopted) this.adoptRunning();
+  }
+
+  get key(): string {
+    return `${this.record.namespace}/${this.record.name}`;
+  }
+  get uid(): string {
+    return this.record.uid;
+  }
+  get podIP(): string | undefined {
+    return this.record.podIP;
+  }
+  get currentPod(): Pod {
+    return this.pod;
+  }
+
+  update(pod: Pod): void {
+    this.pod = pod;
+    this.kick();
+  }
+
+  /** Schedules a sync; syncs never overlap and a burst of kicks folds into one. */
+  kick(): void {
+    if (this.stopped || this.pending) return;
+    this.pending = true;
+    this.queue = this.queue.then(async () => {
+      this.pending = false;
+      try {
+        await this.sync();
+      } catch (err) {
+        this.rt.log.error({ pod: this.key, err: String(err) }, "pod sync failed");
+      }
+    });
+  }
+
+  private persist(): void {
+    const tmp = join(this.dir, "state.json.tmp");
+    writeFileSync(tmp, JSON.stringify(this.record));
+    renameSync(tmp, join(this.dir, "state.json"));
+  }
+
+  static loadRecord(dir: string): PodRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as PodRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private liveOf(name: string): Live {
+    let l = this.live.get(name);
+    if (!l) {
+      l = { ready: false, started: false, probes: [] };
+      this.live.set(name, l);
+    }
+    return l;
+  }
+
+  /** After an agent restart: containers still running keep running and get their probes back. */
+  private adoptRunning(): void {
+    for (const c of this.pod.spec?.containers ?? []) {
+      const rec = this.record.containers[c.name];
+      if (rec?.run && !rec.exit && containerAlive(rec.run)) {
+        this.startProbes(c, rec);
+        this.rt.log.info({ pod: this.key, container: c.name, pid: rec.run.pid }, "adopted running container");
+      }
+    }
+  }
+
+  private scheduleIn(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.kick(), Math.max(ms, 50));
+    this.timer.unref();
+  }
+
+  private async sync(): Promise<void> {
+    if (this.stopped || this.terminating) return;
+    if (this.pod.metadata.deletionTimestamp) {
+      await this.terminate();
+      return;
+    }
+    let next = 2000;
+    if (!this.record.sandbox || !sandboxAlive(this.record.sandbox)) {
+      try {
+        await this.rt.createSandbox(this.pod, this.record);
+        this.sandboxError = undefined;
+        this.persist();
+      } catch (err) {
+        this.sandboxError = String((err as Error).message ?? err);
+        this.rt.log.error({ pod: this.key, err: this.sandboxError }, "pod sandbox failed");
+        this.rt.event(
+          this.pod,
+          "Warning",
+          "FailedCreatePodSandBox",
+          `Failed to create pod sandbox: ${this.sandboxError}`,
+        );
+        await this.report();
+        this.scheduleIn(5000);
+        return;
+      }
+    }
+    const restartPolicy = this.pod.spec?.restartPolicy ?? "Always";
+    for (const c of this.pod.spec?.containers ?? []) {
+      const rec = (this.record.containers[c.name] ??= { attempt: 0 });
+      const live = this.liveOf(c.name);
+      if (rec.run && !rec.exit) {
+        const exit = readExit(rec.run.dir);
+        if (!exit && containerAlive(rec.run)) continue;
+        const e = exit ?? { exitCode: 137, finishedAt: now() };
+        rec.exit = { ...e, reason: terminatedReason(e.exitCode) };
+        this.stopProbes(live);
+        this.persist();
+      }
+      const ranBefore = !!rec.run;
+      if (ranBefore) {
+        const code = rec.exit!.exitCode;
+        const restart = restartPolicy === "Always" || (restartPolicy === "OnFailure" && code !== 0);
+        if (!restart) continue;
+        const finished = Date.parse(rec.exit!.finishedAt);
+        const t = Date.now();
+        if (this.backoff.isInBackOffSince(c.name, finished, t)) {
+          const wait = this.backoff.get(c.name);
+          if (live.waiting?.reason !== "CrashLoopBackOff")
+            this.rt.event(
+              this.pod,
+              "Warning",
+              "BackOff",
+              `Back-off restarting failed container ${c.name} in pod ${this.record.name}_${this.record.namespace}(${this.uid})`,
+            );
+          live.waiting = {
+            reason: "CrashLoopBackOff",
+            message: crashLoopMessage(wait, c.name, this.record.name, this.record.namespace, this.uid),
+          };
+          next = Math.min(next, finished + wait - t + 10);
+          continue;
+        }
+        this.backoff.next(c.name, t);
+      }
+      await this.startOne(c, rec, live);
+    }
+    await this.report();
+    this.scheduleIn(next);
+  }
+
+  private async startOne(c: Container, rec: ContainerRecord, live: Live): Promise<void> {
+    const image = resolveImage(c);
+    if (!image.ok) {
+      const t = Date.now();
+      const key = `image:${c.name}`;
+      if (this.imageBackoff.isInBackOffSince(key, t - 1, t)) {
+        live.waiting = { reason: "ImagePullBackOff", message: `Back-off pulling image "${c.image}"` };
+      } else {
+        this.imageBackoff.next(key, t);
+        live.waiting = { reason: image.reason, message: image.message };
+        this.rt.event(this.pod, "Warning", "Failed", image.message);
+        this.rt.event(this.pod, "Warning", "Failed", `Error: ${image.reason}`);
+        // show ErrImagePull first, then ImagePullBackOff once the back-off window is running
+        setTimeout(() => this.kick(), 1000).unref();
+      }
+      return;
+    }
+    let env: Array<[string, string]>;
+    try {
+      env = buildContainerEnv(this.pod, c, await this.rt.envSources(this.pod), {
+        podIP: this.record.podIP,
+        hostIP: this.rt.config.nodeIP,
+        nodeName: this.rt.config.nodeName,
+      });
+    } catch (err) {
+      const reason = err instanceof EnvError ? err.reason : "CreateContainerConfigError";
+      live.waiting = { reason, message: (err as Error).message };
+      this.rt.event(this.pod, "Warning", "Failed", `Error: ${(err as Error).message}`);
+      return;
+    }
+    const baseEnv: Record<string, string> = {
+      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      HOSTNAME: this.pod.spec?.hostNetwork ? this.rt.config.nodeName : this.rt.hostnameOf(this.pod),
+      HOME: "/root",
+      ...(image.spec.env ?? {}),
+    };
+    const containerEnv = { ...baseEnv, ...Object.fromEntries(env) };
+    const argv = expandArgs(image.argv, env)!;
+    const attempt = rec.run ? rec.attempt + 1 : rec.attempt;
+    if (rec.run && rec.exit) {
+      rec.last = {
+        exitCode: rec.exit.exitCode,
+        reason: rec.exit.reason,
+        startedAt: rec.run.startedAt,
+        finishedAt: rec.exit.finishedAt,
+        containerID: rec.run.containerID,
+      };
+    }
+    const dir = containerDir(this.dir, c.name, attempt);
+    rmSync(dir, { recursive: true, force: true });
+    const enter = enterPodArgs(this.record.sandbox!, !!this.pod.spec?.hostNetwork, c.workingDir);
+    const containerID = newContainerID(this.uid, c.name, attempt);
+    try {
+      const { run } = await startContainer(dir, [...enter, ...argv], containerEnv, () => this.kick());
+      rec.run = { ...run, containerID };
+      rec.exit = undefined;
+      rec.attempt = attempt;
+      rec.env = containerEnv;
+      rec.image = image.ref.normalized;
+      rec.imageID = image.imageID;
+      live.waiting = undefined;
+      live.started = !c.startupProbe;
+      live.ready = false;
+      this.persist();
+      if (attempt === 0)
+        this.rt.event(
+          this.pod,
+          "Normal",
+          "Pulled",
+          `Container image "${c.image}" already present on machine`,
+        );
+      this.rt.event(this.pod, "Normal", "Created", `Created container: ${c.name}`);
+      this.rt.event(this.pod, "Normal", "Started", `Started container ${c.name}`);
+      this.startProbes(c, rec);
+    } catch (err) {
+      live.waiting = { reason: "RunContainerError", message: String((err as Error).message) };
+    }
+  }
+
+  private startProbes(c: Container, rec: ContainerRecord): void {
+    const live = this.liveOf(c.name);
+    this.stopProbes(live);
+    live.started = !c.startupProbe;
+    live.ready = !c.readinessProbe && live.started;
+    const target = () => ({
+      podIP: this.record.podIP,
+      enter: enterPodArgs(this.record.sandbox!, !!this.pod.spec?.hostNetwork),
+      env: rec.env ?? { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+      container: c,
+    });
+    const loop = (kind: "startup" | "readiness" | "liveness", probe = c[`${kind}Probe`]) => {
+      if (!probe) return;
+      const state = new ProbeState(probe, kind === "liveness");
+      live[kind] = state;
+      let timer: NodeJS.Timeout | undefined;
+      let stopped = false;
+      const tick = async () => {
+        if (stopped) return;
+        if (kind !== "startup" && !live.started) {
+          timer = setTimeout(tick, 1000);
+          return;
+        }
+        if (kind === "startup" && live.started) return;
+        const r = await runProbe(probe, target());
+        if (stopped) return;
+        const before = state.result;
+        const after = state.record(r.ok);
+        if (!r.ok) {
+          const label = kind[0].toUpperCase() + kind.slice(1);
+          this.rt.event(this.pod, "Warning", "Unhealthy", `${label} probe failed: ${r.output}`.trim());
+        }
+        if (kind === "readiness" && before !== after) {
+          live.ready = after;
+          this.kick();
+        }
+        if (kind === "startup" && after && !live.started) {
+          live.started = true;
+          live.ready = !c.readinessProbe;
+          this.kick();
+        }
+        if (kind === "startup" && !r.ok && state.failures >= (probe.failureThreshold ?? 3)) {
+          this.rt.event(
+            this.pod,
+            "Normal",
+            "Killing",
+            `Container ${c.name} failed startup probe, will be restarted`,
+          );
+          await this.killForRestart(rec, probe.terminationGracePeriodSeconds);
+          return;
+        }
+        if (kind === "liveness" && !after) {
+          this.rt.event(
+            this.pod,
+            "Normal",
+            "Killing",
+            `Container ${c.name} failed liveness probe, will be restarted`,
+          );
+          await this.killForRestart(rec, probe.terminationGracePeriodSeconds);
+          return;
+        }
+        timer = setTimeout(tick, (probe.periodSeconds ?? 10) * 1000);
+      };
+      timer = setTimeout(tick, (probe.initialDelaySeconds ?? 0) * 1000);
+      live.probes.push({
+        stop: () => {
+          stopped = true;
+          if (timer) clearTimeout(timer);
+        },
+      });
+    };
+    loop("startup");
+    loop("readiness");
+    loop("liveness");
+  }
+
+  private stopProbes(live: Live): void {
+    for (const p of live.probes) p.stop();
+    live.probes = [];
+    live.ready = false;
+  }
+
+  private async killForRestart(rec: ContainerRecord, probeGrace?: number): Promise<void> {
+    if (!rec.run) return;
+    const grace = probeGrace ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30;
+    await stopContainer(rec.run, grace);
+    this.kick();
+  }
+
+  private containerStatuses(): ContainerStatus[] {
+    return (this.pod.spec?.containers ?? []).map((c) => {
+      const rec = this.record.containers[c.name];
+      const live = this.liveOf(c.name);
+      const image = resolveImage(c);
+      const cs: ContainerStatus = {
+        name: c.name,
+        state: {},
+        lastState: {},
+        ready: false,
+        restartCount: rec?.attempt ?? 0,
+        image: rec?.image ?? (image.ok ? image.ref.normalized : (c.image ?? "")),
+        imageID: rec?.imageID ?? "",
+        started: false,
+      };
+      if (rec?.last)
+        cs.lastState = { terminated: { ...rec.last, containerID: `klab://${rec.last.containerID}` } };
+      if (rec?.run && !rec.exit && !live.waiting) {
+        cs.state = { running: { startedAt: rec.run.startedAt } };
+        cs.containerID = `klab://${rec.run.containerID}`;
+        cs.ready = live.ready;
+        cs.started = live.started;
+      } else if (live.waiting) {
+        cs.state = { waiting: { ...live.waiting } };
+        if (rec?.run && rec.exit) {
+          cs.lastState = {
+            terminated: {
+              exitCode: rec.exit.exitCode,
+              reason: rec.exit.reason,
+              startedAt: rec.run.startedAt,
+              finishedAt: rec.exit.finishedAt,
+              containerID: `klab://${rec.run.containerID}`,
+            },
+          };
+          cs.containerID = `klab://${rec.run.containerID}`;
+        }
+      } else if (rec?.run && rec.exit) {
+        cs.state = {
+          terminated: {
+            exitCode: rec.exit.exitCode,
+            reason: rec.exit.reason,
+            startedAt: rec.run.startedAt,
+            finishedAt: rec.exit.finishedAt,
+            containerID: `klab://${rec.run.containerID}`,
+          },
+        };
+        cs.containerID = `klab://${rec.run.containerID}`;
+      } else {
+        cs.state = { waiting: { reason: "ContainerCreating" } };
+      }
+      if (!cs.imageID) delete (cs as Partial<ContainerStatus>).containerID;
+      return cs;
+    });
+  }
+
+  computeStatus(): PodStatus {
+    return computePodStatus({
+      pod: this.pod,
+      containers: this.containerStatuses(),
+      sandboxReady: !!this.record.sandbox && sandboxAlive(this.record.sandbox),
+      podIP: this.record.podIP,
+      hostIP: this.rt.config.nodeIP,
+      startTime: this.record.startTime,
+      now: now(),
+    });
+  }
+
+  private async report(): Promise<void> {
+    const status = this.computeStatus();
+    const text = JSON.stringify({
+      ...status,
+      conditions: status.conditions?.map((c) => ({ ...c, lastTransitionTime: undefined })),
+    });
+    if (text === this.lastStatus) return;
+    try {
+      const updated = await this.rt.updateStatus(this.pod, status);
+      if (updated) this.pod = updated;
+      this.lastStatus = text;
+    } catch (err) {
+      this.rt.log.warn({ pod: this.key, err: String(err) }, "status update failed");
+      this.scheduleIn(1000);
+    }
+  }
+
+  /** For exec and probes: how to enter a running container and its environment. */
+  containerEntry(name: string): { enter: string[]; env: Record<string, string> } | undefined {
+    const rec = this.record.containers[name];
+    if (!rec?.run || rec.exit || !this.record.sandbox || !containerAlive(rec.run)) return undefined;
+    return { enter: enterPodArgs(this.record.sandbox, !!this.pod.spec?.hostNetwork), env: rec.env ?? {} };
+  }
+
+  logFile(name: string, previous: boolean): string | undefined {
+    const rec = this.record.containers[name];
+    if (!rec?.run) return undefined;
+    const attempt = previous ? rec.attempt - 1 : rec.attempt;
+    if (attempt < 0) return undefined;
+    return join(containerDir(this.dir, name, attempt), "log");
+  }
+
+  /** nsenter prefix into the pod's network namespace ([] for hostNetwork pods), if it has one. */
+  netEnter(): string[] | undefined {
+    if (this.pod.spec?.hostNetwork) return [];
+    if (!this.record.netns || !this.record.sandbox || !sandboxAlive(this.record.sandbox)) return undefined;
+    return ["nsenter", `--net=/run/netns/${this.record.netns}`, "--"];
+  }
+
+  waitingReason(name: string): string | undefined {
+    return this.live.get(name)?.waiting?.reason;
+  }
+
+  containerRunning(name: string): boolean {
+    return !!this.containerEntry(name);
+  }
+
+  /** Graceful termination, sandbox teardown, then the final delete (grace 0) as kubelet does. */
+  async terminate(): Promise<void> {
+    if (this.terminating) return;
+    this.terminating = true;
+    const grace =
+      this.pod.metadata.deletionGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30;
+    for (const l of this.live.values()) this.stopProbes(l);
+    await Promise.all(
+      Object.entries(this.record.containers).map(async ([name, rec]) => {
+        if (rec.run && !rec.exit && containerAlive(rec.run)) {
+          this.rt.event(this.pod, "Normal", "Killing", `Stopping container ${name}`);
+          await stopContainer(rec.run, grace);
+        }
+      }),
+    );
+    await this.rt.destroySandbox(this.record);
+    this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+    await this.rt.finalDelete(this.pod);
+  }
+
+  /** Stops timers and probes without touching processes (agent shutdown). */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const l of this.live.values()) for (const p of l.probes) p.stop();
+  }
+
+  get sandboxFailure(): string | undefined {
+    return this.sandboxError;
+  }
+}

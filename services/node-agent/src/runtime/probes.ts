@@ -1,0 +1,145 @@
+import { spawn } from "node:child_process";
+import type { Container, Probe } from "@klab/api";
+
+export type ProbeResult = { ok: true } | { ok: false; output: string };
+
+/** Where a probe runs: commands and connections happen inside the pod. */
+export interface ProbeTarget {
+  podIP?: string;
+  /** nsenter prefix into the pod's namespaces */
+  enter: string[];
+  env: Record<string, string>;
+  container: Container;
+}
+
+function resolvePort(port: number | string, c: Container): number | undefined {
+  if (typeof port === "number") return port;
+  if (/^\d+$/.test(port)) return Number(port);
+  return c.ports?.find((p) => p.name === port)?.containerPort;
+}
+
+function runIn(
+  argv: string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ code: number | null; out: string; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    let out = "";
+    let timedOut = false;
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    const t = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }, timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(t);
+      resolve({ code: -1, out: e.message, timedOut });
+    });
+    child.on("close", (code) => {
+      clearTimeout(t);
+      resolve({ code, out: out.slice(0, 10_240), timedOut });
+    });
+  });
+}
+
+const TCP_CHECK = `${JSON.stringify(process.execPath)} -e \"const s=require('net').connect(+process.argv[2],process.argv[1]);s.on('connect',()=>process.exit(0));s.on('error',e=>{console.log(e.message);process.exit(1)})\"`;
+
+/** One probe attempt, with kubelet's failure messages. */
+export async function runProbe(probe: Probe, t: ProbeTarget): Promise<ProbeResult> {
+  const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
+  if (probe.exec) {
+    const cmd = probe.exec.command ?? [];
+    const r = await runIn([...t.enter, ...cmd], t.env, timeoutMs);
+    if (r.timedOut) return { ok: false, output: `command ${JSON.stringify(cmd.join(" "))} timed out` };
+    return r.code === 0
+      ? { ok: true }
+      : { ok: false, output: r.out || `command terminated with exit code ${r.code}` };
+  }
+  if (probe.httpGet) {
+    const g = probe.httpGet;
+    const port = resolvePort(g.port, t.container);
+    if (!port) return { ok: false, output: `unknown port ${JSON.stringify(g.port)}` };
+    const host = g.host || t.podIP || "127.0.0.1";
+    const scheme = (g.scheme ?? "HTTP").toLowerCase();
+    const path = g.path ?? "/";
+    const url = `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}${path.startsWith("/") ? path : `/${path}`}`;
+    const headers = (g.httpHeaders ?? []).flatMap((h) => ["-H", `${h.name}: ${h.value}`]);
+    const r = await runIn(
+      [
+        ...t.enter,
+        "curl",
+        "-sS",
+        "-k",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        String(probe.timeoutSeconds ?? 1),
+        "-A",
+        "kube-probe/1.32",
+        ...headers,
+        url,
+      ],
+      t.env,
+      timeoutMs + 2000,
+    );
+    const code = Number(r.out.trim().slice(-3));
+    if (r.code !== 0) {
+      const reason =
+        r.code === 28
+          ? "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+          : r.code === 7
+            ? `dial tcp ${host}:${port}: connect: connection refused`
+            : r.out.trim();
+      return { ok: false, output: `Get "${url}": ${reason}` };
+    }
+    return code >= 200 && code < 400
+      ? { ok: true }
+      : { ok: false, output: `HTTP probe failed with statuscode: ${code}` };
+  }
+  if (probe.tcpSocket) {
+    const port = resolvePort(probe.tcpSocket.port, t.container);
+    if (!port) return { ok: false, output: `unknown port ${JSON.stringify(probe.tcpSocket.port)}` };
+    const host = probe.tcpSocket.host || t.podIP || "127.0.0.1";
+    const r = await runIn(
+      [...t.enter, "sh", "-c", `${TCP_CHECK} "$0" "$1"`, host, String(port)],
+      { ...t.env, PATH: `${process.env.PATH}` },
+      timeoutMs + 2000,
+    );
+    return r.code === 0
+      ? { ok: true }
+      : { ok: false, output: `dial tcp ${host}:${port}: connect: connection refused` };
+  }
+  if (probe.grpc) return { ok: false, output: "grpc probes are not supported by klab" };
+  return { ok: false, output: "probe has no handler" };
+}
+
+/** Consecutive-result bookkeeping for one probe (success/failure thresholds). */
+export class ProbeState {
+  successes = 0;
+  failures = 0;
+  constructor(
+    readonly probe: Probe,
+    public result: boolean,
+  ) {}
+
+  record(ok: boolean): boolean {
+    if (ok) {
+      this.successes++;
+      this.failures = 0;
+      if (this.successes >= (this.probe.successThreshold ?? 1)) this.result = true;
+    } else {
+      this.failures++;
+      this.successes = 0;
+      if (this.failures >= (this.probe.failureThreshold ?? 3)) this.result = false;
+    }
+    return this.result;
+  }
+}
