@@ -35,3 +35,21 @@ export {
   isSchedulerName,
   type SchedulerName,
 } from "./ipvs/schedulers.ts";
+export {
+  ServiceNat,
+  NatLoadError,
+  PROXY_MODES,
+  type ProxyMode,
+  type NatLoad,
+  type EnsureRule,
+  type ServiceNatOptions,
+} from "./service-nat.ts";
+export {
+  startNatLoader,
+  natRequest,
+  natSocketPath,
+  handleNatRequest,
+  NAT_SOCKET_NAME,
+  type NatRequest,
+  type NatResponse,
+} from "./loader.ts";

@@ -73,7 +73,7 @@ export class IptablesNatStage implements ServiceNatStage {
         length: pkt.totalLength,
       },
       ctx.source === "node" ? "OUTPUT" : "PREROUTING",
-      { isLocalAddress: isLocal, random: this.random, now: ctx.now },
+      { isLocalAddress: isLocal, random: this.random, now: ctx.now, primaryAddress: parseIPv4(ctx.nodeIP) },
       trace,
     );
   }

@@ -31,6 +31,8 @@ export interface EvalEnv {
   random(): number;
   /** milliseconds, for -m recent */
   now: number;
+  /** where REDIRECT sends a packet from outside: the address of the interface it came in on */
+  primaryAddress?: number;
 }
 
 export type Hook = "PREROUTING" | "OUTPUT";
@@ -59,6 +61,7 @@ export interface IptablesDecision {
 }
 
 interface WalkState {
+  hook: Hook;
   pkt: EvalPacket;
   src: number;
   dst: number;
@@ -95,6 +98,7 @@ export class IptablesEvaluator {
   evaluate(pkt: EvalPacket, hook: Hook, env: EvalEnv, trace = false): IptablesDecision {
     if (this.seenGeneration !== this.ruleset.generation) this.onReload();
     const st: WalkState = {
+      hook,
       pkt,
       src: pkt.src,
       dst: pkt.dst,
@@ -231,6 +235,12 @@ export class IptablesEvaluator {
           return { kind: "DNAT", ip: t.toIP, port: t.toPort, chain: chain.name };
         case "SNAT":
           return { kind: "SNAT", ip: t.toIP };
+        case "REDIRECT": {
+          st.decidedBy = chain.name;
+          // Locally generated packets are redirected to 127.0.0.1, others to the incoming interface.
+          const to = st.hook === "OUTPUT" ? 0x7f000001 : (st.env.primaryAddress ?? 0x7f000001);
+          return { kind: "DNAT", ip: to, port: t.toPort, chain: chain.name };
+        }
         case "MASQUERADE":
           return { kind: "MASQUERADE", randomFully: t.randomFully };
         case "chain": {

@@ -239,6 +239,7 @@ const TARGET_OPTIONS: Record<string, string[]> = {
   DNAT: ["--to-destination", "--random", "--persistent"],
   SNAT: ["--to-source", "--random", "--random-fully", "--persistent"],
   MASQUERADE: ["--random", "--random-fully", "--to-ports"],
+  REDIRECT: ["--to-ports", "--random"],
   MARK: ["--or-mark", "--xor-mark", "--and-mark", "--set-mark", "--set-xmark"],
 };
 const TARGET_FLAGS = new Set(["--random", "--random-fully", "--persistent"]);
@@ -593,6 +594,14 @@ function buildTarget(
     }
     case "MASQUERADE":
       return { kind: "MASQUERADE", randomFully: opts.has("--random-fully"), toPorts: str("--to-ports") };
+    case "REDIRECT": {
+      const p = str("--to-ports");
+      if (p === undefined) return { kind: "REDIRECT" };
+      needsPorts();
+      if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535)
+        throw new RestoreError(lineNo, `REDIRECT: invalid --to-ports "${p}"`);
+      return { kind: "REDIRECT", toPort: Number(p) };
+    }
     case "MARK": {
       const given = [...opts.keys()];
       if (given.length !== 1)

@@ -98,6 +98,20 @@ export class IptablesRuleset {
     return false;
   }
 
+  /** A deep copy, to stage a change that must succeed as a whole before it goes live. */
+  clone(): IptablesRuleset {
+    const c = new IptablesRuleset();
+    for (const [name, t] of this.tables) c.tables.set(name, cloneTable(t));
+    return c;
+  }
+
+  /** Takes over another ruleset's tables (the staged copy) in one step. */
+  adopt(other: IptablesRuleset): void {
+    this.tables.clear();
+    for (const [name, t] of other.tables) this.tables.set(name, t);
+    this.generation++;
+  }
+
   /** Zeroes every counter (iptables -Z). */
   zeroCounters(): void {
     for (const t of this.tables.values()) {
@@ -204,7 +218,7 @@ function findReference(t: Table, target: string): string | undefined {
   return undefined;
 }
 
-const NAT_ONLY = new Set(["DNAT", "SNAT", "MASQUERADE"]);
+const NAT_ONLY = new Set(["DNAT", "SNAT", "MASQUERADE", "REDIRECT"]);
 
 function validateTable(t: Table, line: number): void {
   for (const c of t.chains.values()) {

@@ -88,6 +88,8 @@ function formatTarget(t: Target): string {
       return `-j SNAT --to-source ${formatIPv4(t.toIP)}${t.toPort ? ":" + t.toPort : ""}${t.randomFully ? " --random-fully" : ""}`;
     case "MASQUERADE":
       return `-j MASQUERADE${t.toPorts ? " --to-ports " + t.toPorts : ""}${t.randomFully ? " --random-fully" : ""}`;
+    case "REDIRECT":
+      return `-j REDIRECT${t.toPort ? " --to-ports " + t.toPort : ""}`;
     case "MARK":
       return `-j MARK --set-xmark ${hex(t.value)}/${hex(t.mask)}`;
     case "chain":

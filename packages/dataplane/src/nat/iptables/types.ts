@@ -54,6 +54,8 @@ export type Target =
   | { kind: "DNAT"; toIP: number; toPort?: number; random: boolean }
   | { kind: "SNAT"; toIP: number; toPort?: number; randomFully: boolean }
   | { kind: "MASQUERADE"; randomFully: boolean; toPorts?: string }
+  /** DNAT to the address of the interface the packet came in on (kube-proxy's old userspace mode) */
+  | { kind: "REDIRECT"; toPort?: number }
   /** MARK is kept as the kernel keeps it: new = (old & ~mask) ^ value (xt_MARK's set-xmark). */
   | { kind: "MARK"; value: number; mask: number }
   | { kind: "chain"; name: string; goto: boolean }

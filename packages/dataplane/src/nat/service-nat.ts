@@ -1,0 +1,123 @@
+import type { ParsedPacket } from "../packet.ts";
+import type { ConnectionInfo, NatDecision, ServiceNatStage, StageContext } from "../stages.ts";
+import { IptablesNatStage } from "./iptables-stage.ts";
+import { RestoreError } from "./iptables/parse.ts";
+import { IptablesRuleset } from "./iptables/ruleset.ts";
+import type { TableName } from "./iptables/types.ts";
+import { IpvsNatStage } from "./ipvs-stage.ts";
+import { IpvsError, type VirtualServer } from "./ipvs/table.ts";
+
+// The node's Service NAT as kube-proxy programs it: whichever mode was loaded last decides new
+// connections. This is the object the dataplane plugs in as its ServiceNatStage and the loader
+// socket writes to.
+
+export type ProxyMode = "iptables" | "ipvs" | "userspace";
+export const PROXY_MODES: readonly ProxyMode[] = ["iptables", "ipvs", "userspace"];
+
+/** A jump out of a built-in chain that must exist (kube-proxy's EnsureRule, `iptables -C || -I`). */
+export interface EnsureRule {
+  table: TableName;
+  chain: string;
+  rule: string;
+  position?: "prepend" | "append";
+}
+
+/** One atomic load: everything in it takes effect together, or nothing does. */
+export interface NatLoad {
+  mode: ProxyMode;
+  /** iptables-restore input, applied as `iptables-restore --noflush` */
+  iptablesRestore?: string;
+  /** jumps ensured before the restore (only sent on kube-proxy's full syncs) */
+  ensureRules?: EnsureRule[];
+  /** ipvs mode: the complete virtual server table */
+  ipvs?: VirtualServer[];
+  /** ipvs mode: the addresses held on kube-ipvs0 */
+  ipvsAddresses?: string[];
+  clusterCIDR?: string;
+  masqueradeAll?: boolean;
+}
+
+export class NatLoadError extends Error {
+  constructor(
+    message: string,
+    readonly line?: number,
+  ) {
+    super(message);
+    this.name = "NatLoadError";
+  }
+}
+
+export interface ServiceNatOptions {
+  random?: () => number;
+}
+
+export class ServiceNat implements ServiceNatStage {
+  mode: ProxyMode = "iptables";
+  readonly iptables = new IptablesRuleset();
+  readonly iptablesStage: IptablesNatStage;
+  readonly ipvsStage = new IpvsNatStage();
+  loads = 0;
+  lastLoadAt?: Date;
+
+  constructor(options: ServiceNatOptions = {}) {
+    this.iptablesStage = new IptablesNatStage(this.iptables, { random: options.random });
+  }
+
+  /** Validates and applies a load as one step; throws NatLoadError and changes nothing on bad input. */
+  load(req: NatLoad): void {
+    if (!req || typeof req !== "object") throw new NatLoadError("load: expected an object");
+    if (!PROXY_MODES.includes(req.mode))
+      throw new NatLoadError(`load: mode must be iptables, ipvs or userspace, not "${String(req.mode)}"`);
+    if (req.iptablesRestore !== undefined && typeof req.iptablesRestore !== "string") {
+      throw new NatLoadError("load: iptablesRestore must be text");
+    }
+    if (req.mode === "ipvs" && !Array.isArray(req.ipvs))
+      throw new NatLoadError("load: ipvs mode needs the ipvs virtual server list");
+    const staged = this.iptables.clone();
+    try {
+      for (const e of req.ensureRules ?? [])
+        staged.ensureRule(e.table, e.chain, e.rule, e.position ?? "prepend");
+      if (req.iptablesRestore) staged.restore(req.iptablesRestore, { noflush: true });
+    } catch (err) {
+      if (err instanceof RestoreError) throw new NatLoadError(err.message, err.line);
+      throw new NatLoadError(`iptables: ${(err as Error).message}`);
+    }
+    if (req.mode === "ipvs") {
+      try {
+        this.ipvsStage.load({
+          virtualServers: req.ipvs as VirtualServer[],
+          addresses: req.ipvsAddresses,
+          clusterCIDR: req.clusterCIDR,
+          masqueradeAll: req.masqueradeAll,
+        });
+      } catch (err) {
+        if (err instanceof IpvsError) throw new NatLoadError(err.message);
+        throw err;
+      }
+    } else if (this.mode === "ipvs") {
+      // Leaving ipvs mode clears the IPVS table and kube-ipvs0, as kube-proxy's cleanup does.
+      this.ipvsStage.load({ virtualServers: [] });
+    }
+    this.iptables.adopt(staged);
+    this.mode = req.mode;
+    this.loads++;
+    this.lastLoadAt = new Date();
+  }
+
+  /** An address the node answers for because kube-proxy put it on kube-ipvs0. */
+  holdsAddress(ip: string): boolean {
+    return this.mode === "ipvs" && this.ipvsStage.holdsAddress(ip);
+  }
+
+  onNewConnection(pkt: ParsedPacket, ctx: StageContext): NatDecision | undefined {
+    if (this.mode === "ipvs") {
+      const d = this.ipvsStage.onNewConnection(pkt, ctx);
+      if (d) return d;
+    }
+    return this.iptablesStage.onNewConnection(pkt, ctx);
+  }
+
+  onConnectionClosed(conn: ConnectionInfo): void {
+    this.ipvsStage.onConnectionClosed(conn);
+  }
+}
