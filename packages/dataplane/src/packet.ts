@@ -26,8 +26,9 @@ export interface ParsedPacket {
   /** Offset of the transport header inside `data`. */
   l4Offset: number;
   /**
-   * TCP/UDP ports. For ICMP echo request/reply both carry the echo identifier, which is what
-   * Linux conntrack keys ICMP flows on; for other ICMP both are 0.
+   * TCP/UDP ports. ICMP echo is keyed on its identifier as Linux conntrack does, placed so that
+   * a reply's tuple is the inverse of its request's: an echo request has srcPort = identifier
+   * and dstPort = 0, an echo reply srcPort = 0 and dstPort = identifier. Other ICMP: both 0.
    */
   srcPort: number;
   dstPort: number;

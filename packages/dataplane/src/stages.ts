@@ -28,10 +28,10 @@ import type { ParsedPacket, Protocol } from "./packet.ts";
 export interface FlowKey {
   protocol: Protocol;
   srcIP: string;
-  /** TCP/UDP source port; for ICMP echo the echo identifier. */
+  /** TCP/UDP source port; for an ICMP echo request the echo identifier. */
   srcPort: number;
   dstIP: string;
-  /** TCP/UDP destination port; for ICMP echo the echo identifier. */
+  /** TCP/UDP destination port; 0 for an ICMP echo request. */
   dstPort: number;
 }
 
