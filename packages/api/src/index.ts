@@ -10,3 +10,4 @@ export { validateObject } from "./validation/validate.ts";
 export { preserveAllocatedServiceFields, isConfigMapKey } from "./validation/core.ts";
 export { validateLabelSelector, validateLabels, validateObjectMeta } from "./validation/meta.ts";
 export * from "./allocation.ts";
+export * from "./printers/index.ts";

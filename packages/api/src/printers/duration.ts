@@ -1,0 +1,41 @@
+// Ages as kubectl shows them: k8s.io/apimachinery/pkg/util/duration.HumanDuration.
+
+/** HumanDuration: 45s, 2m3s, 10m, 3h4m, 10h, 5d3h, 20d, 2y30d... (ms in, text out). */
+export function humanDuration(ms: number): string {
+  const seconds = Math.trunc(ms / 1000);
+  // up to 2s in the future is clock skew, shown as now
+  if (seconds < -1) return "<invalid>";
+  if (seconds < 0) return "0s";
+  if (seconds < 60 * 2) return `${seconds}s`;
+  const minutes = Math.trunc(seconds / 60);
+  if (minutes < 10) {
+    const s = seconds % 60;
+    return s === 0 ? `${minutes}m` : `${minutes}m${s}s`;
+  }
+  if (minutes < 60 * 3) return `${minutes}m`;
+  const hours = Math.trunc(minutes / 60);
+  if (hours < 8) {
+    const m = minutes % 60;
+    return m === 0 ? `${hours}h` : `${hours}h${m}m`;
+  }
+  if (hours < 48) return `${hours}h`;
+  if (hours < 24 * 8) {
+    const h = hours % 24;
+    return h === 0 ? `${Math.trunc(hours / 24)}d` : `${Math.trunc(hours / 24)}d${h}h`;
+  }
+  if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24)}d`;
+  if (hours < 24 * 365 * 8) {
+    const dy = Math.trunc(hours / 24) % 365;
+    const y = Math.trunc(hours / 24 / 365);
+    return dy === 0 ? `${y}y` : `${y}y${dy}d`;
+  }
+  return `${Math.trunc(hours / 24 / 365)}y`;
+}
+
+/** translateTimestampSince: `<unknown>` for a missing or unparsable time. */
+export function translateTimestampSince(ts: string | null | undefined, now: Date): string {
+  if (!ts) return "<unknown>";
+  const t = Date.parse(ts);
+  if (Number.isNaN(t) || t <= Date.parse("0001-01-02T00:00:00Z")) return "<unknown>";
+  return humanDuration(now.getTime() - t);
+}
