@@ -79,7 +79,7 @@ ${bigHosts}
     expect(reply).toBeDefined();
     const decoded = dnsPacket.decode(reply!);
     expect(decoded.id).toBe(0x1234);
-    expect(decoded.rcode).toBe("FORMERR");
+    expect((decoded.flags ?? 0) & 0xf).toBe(1); // FORMERR
   });
 
   it("shorter than a header, or a response, is dropped without a reply", async () => {
