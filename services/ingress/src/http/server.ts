@@ -1,0 +1,639 @@
+/**
+ * The data plane: HTTP and HTTPS (HTTP/1.1 and HTTP/2 by ALPN, certificates by SNI) listeners that
+ * route every request through the current RouteTable and proxy it. A new table is swapped in
+ * with one assignment: requests in flight finish on the table they started with and keep-alive
+ * connections stay open.
+ */
+import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import tls from "node:tls";
+import { constants as cryptoConstants, randomBytes } from "node:crypto";
+import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import type { RouteTable } from "../model.ts";
+import { route, type Decision } from "../route.ts";
+import { selectCertificate, type CertificateMaterial } from "../tls.ts";
+import { plainAddress } from "../annotations/whitelist-source-range.ts";
+import { setCookieHeader } from "../annotations/affinity.ts";
+import { tooLarge } from "../annotations/proxy-body-size.ts";
+import { formatAccessLog, basicUser, type UpstreamAttempt } from "./access-log.ts";
+import { Balancer, RateLimiter } from "./balancer.ts";
+import type { IngressMetrics } from "./metrics.ts";
+import { reason, rawResponse, statusPage } from "./pages.ts";
+import { UpstreamError, UpstreamPool, type UpstreamResponse } from "./proxy.ts";
+
+export interface IngressServerOptions {
+  table: RouteTable;
+  logger: Logger;
+  metrics: IngressMetrics;
+  /** where access log lines go (ingress-nginx: stdout); null turns the access log off */
+  accessLog: NodeJS.WritableStream | null;
+  httpPort: number;
+  httpsPort: number;
+  /** listen address; default 0.0.0.0 */
+  address?: string;
+}
+
+type AnyRequest = IncomingMessage | http2.Http2ServerRequest;
+type AnyResponse = ServerResponse | http2.Http2ServerResponse;
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "http2-settings",
+  "proxy",
+]);
+const PROXY_TRIES = 3;
+const HSTS = "max-age=31536000; includeSubDomains";
+const HSTS_PREFIX = "strict-transport-security";
+
+function header(req: AnyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(", ") : v;
+}
+
+function requestLength(req: AnyRequest, bodyBytes: number): number {
+  let n = req.method!.length + 1 + (req.url?.length ?? 0) + 1 + 8 + 2 + 2;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) n += raw[i].length + 2 + raw[i + 1].length + 2;
+  return n + bodyBytes;
+}
+
+export class IngressServer {
+  private table: RouteTable;
+  private readonly log: Logger;
+  private readonly balancer = new Balancer();
+  private readonly limiter = new RateLimiter();
+  private readonly pool = new UpstreamPool();
+  private readonly contexts = new Map<string, tls.SecureContext>();
+  private readonly h1 = http.createServer({
+    maxHeaderSize: 32 * 1024,
+    keepAliveTimeout: 75_000,
+    headersTimeout: 60_000,
+    requestTimeout: 0,
+  });
+  private readonly h2 = http2.createServer({ maxSessionMemory: 64 });
+  private readonly tlsServer: tls.Server;
+  private readonly httpsFront: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private inFlight = 0;
+  private stopping = false;
+  readonly ports = { http: 0, https: 0 };
+
+  constructor(private readonly opts: IngressServerOptions) {
+    this.table = opts.table;
+    this.log = opts.logger;
+    this.h1.maxRequestsPerSocket = 1000;
+    this.h1.on("request", (req, res) => this.onRequest(req, res));
+    this.h1.on("upgrade", (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.h1.on("clientError", (err: NodeJS.ErrnoException, socket) => this.onClientError(err, socket));
+    this.h2.on("request", (req, res) => this.onRequest(req, res));
+    this.h2.on("sessionError", () => undefined);
+    this.h2.on("session", (s) => s.on("error", () => undefined));
+
+    const def = this.table.defaultCertificate;
+    this.tlsServer = tls.createServer({
+      key: def.keyPem,
+      cert: def.certPem,
+      minVersion: "TLSv1.2",
+      ALPNProtocols: ["h2", "http/1.1"],
+      // ingress-nginx: ssl_session_tickets off, shared session cache of 10 minutes.
+      secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+      sessionTimeout: 600,
+      SNICallback: (servername, cb) => {
+        try {
+          cb(
+            null,
+            this.contextFor(
+              selectCertificate(this.table.certificates, this.table.defaultCertificate, servername),
+            ),
+          );
+        } catch (err) {
+          cb(err as Error);
+        }
+      },
+    });
+    this.tlsServer.on("secureConnection", (socket: tls.TLSSocket) => {
+      if (socket.alpnProtocol === "h2") this.h2.emit("connection", socket);
+      else this.h1.emit("connection", socket);
+    });
+    this.tlsServer.on("tlsClientError", (err, socket) => {
+      this.log.debug({ err: err.message, client: socket.remoteAddress }, "TLS handshake failed");
+      socket.destroy();
+    });
+    // nginx answers plain HTTP on the TLS port with a 400 page instead of a handshake failure.
+    this.httpsFront = net.createServer((socket) => {
+      this.track(socket);
+      socket.once("data", (first) => {
+        socket.pause();
+        if (first[0] !== 0x16) {
+          socket.end(rawResponse(400, "400 The plain HTTP request was sent to HTTPS port"));
+          return;
+        }
+        // TLSSocket feeds itself whatever the raw socket had already buffered.
+        socket.unshift(first);
+        this.tlsServer.emit("connection", socket);
+      });
+      socket.on("error", () => socket.destroy());
+    });
+  }
+
+  private track(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
+  }
+
+  private contextFor(m: CertificateMaterial): tls.SecureContext {
+    const key = m.cert.fingerprint256;
+    let ctx = this.contexts.get(key);
+    if (!ctx) {
+      ctx = tls.createSecureContext({ key: m.keyPem, cert: m.certPem });
+      if (this.contexts.size > 1000) this.contexts.clear();
+      this.contexts.set(key, ctx);
+    }
+    return ctx;
+  }
+
+  /** Swap the table: one assignment, nothing restarts. */
+  setTable(table: RouteTable): void {
+    this.table = table;
+    this.opts.metrics.configApplied();
+  }
+
+  get currentTable(): RouteTable {
+    return this.table;
+  }
+
+  async start(): Promise<{ http: number; https: number }> {
+    const address = this.opts.address ?? "0.0.0.0";
+    const httpListener = net.createServer((socket) => {
+      this.track(socket);
+      this.h1.emit("connection", socket);
+    });
+    this.httpListener = httpListener;
+    await new Promise<void>((resolve, reject) => {
+      httpListener.once("error", reject);
+      httpListener.listen(this.opts.httpPort, address, () => resolve());
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.httpsFront.once("error", reject);
+      this.httpsFront.listen(this.opts.httpsPort, address, () => resolve());
+    });
+    this.ports.http = (httpListener.address() as net.AddressInfo).port;
+    this.ports.https = (this.httpsFront.address() as net.AddressInfo).port;
+    this.opts.metrics.configApplied();
+    return { ...this.ports };
+  }
+
+  private httpListener?: net.Server;
+
+  /** Stop accepting, let requests in flight finish (up to graceMs), then close everything. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    this.httpListener?.close();
+    this.httpsFront.close();
+    this.h1.closeIdleConnections();
+    const deadline = Date.now() + graceMs;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const s of this.sockets) s.destroy();
+    this.pool.close();
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (!socket.writable || err.code === "ECONNRESET") {
+      socket.destroy();
+      return;
+    }
+    const tooLargeHeaders = err.code === "HPE_HEADER_OVERFLOW";
+    // nginx sends 494 as 400 with its own title for oversized headers.
+    socket.end(rawResponse(400, tooLargeHeaders ? "400 Request Header Or Cookie Too Large" : undefined));
+    this.log.debug({ code: err.code }, "malformed request answered with 400");
+  }
+
+  private decide(req: AnyRequest, scheme: "http" | "https"): Decision {
+    const cl = header(req, "content-length");
+    return route(this.table, {
+      method: req.method ?? "GET",
+      host: header(req, "host") ?? header(req, ":authority"),
+      target: req.url ?? "/",
+      headers: req.headers,
+      scheme,
+      remoteAddr: plainAddress(req.socket.remoteAddress ?? ""),
+      random: Math.random(),
+      contentLength: cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : undefined,
+    });
+  }
+
+  private onRequest(req: AnyRequest, res: AnyResponse): void {
+    this.inFlight++;
+    const started = process.hrtime.bigint();
+    const scheme = (req.socket as tls.TLSSocket).encrypted ? "https" : "http";
+    let decision: Decision;
+    try {
+      decision = this.decide(req, scheme);
+    } catch (err) {
+      this.log.error({ err }, "routing failed");
+      this.finish(req, res, started, 500, undefined, [], "", undefined);
+      return;
+    }
+    const requestId = header(req, "x-request-id") || randomBytes(16).toString("hex");
+    const remoteAddr = plainAddress(req.socket.remoteAddress ?? "");
+    if (
+      decision.rateLimit &&
+      !this.limiter.admit(`${decision.rateLimit.key}|${remoteAddr}`, decision.rateLimit.limit)
+    ) {
+      this.sendStatus(req, res, 503, decision.hsts);
+      this.finish(req, res, started, 503, decision, [], requestId, undefined);
+      return;
+    }
+    if (decision.kind === "respond") {
+      this.sendStatus(req, res, decision.status, decision.hsts);
+      this.finish(req, res, started, decision.status, decision, [], requestId, undefined);
+      return;
+    }
+    if (decision.kind === "redirect") {
+      this.sendStatus(req, res, decision.status, decision.hsts, { location: decision.url });
+      this.finish(req, res, started, decision.status, decision, [], requestId, undefined);
+      return;
+    }
+    this.proxy(req, res, decision, scheme, requestId, remoteAddr, started).catch((err) => {
+      this.log.error({ err }, "proxy failed");
+      if (!res.headersSent) this.sendStatus(req, res, 500, false);
+      else res.destroy();
+    });
+  }
+
+  private sendStatus(
+    req: AnyRequest,
+    res: AnyResponse,
+    status: number,
+    hsts: boolean,
+    extra: OutgoingHttpHeaders = {},
+  ): void {
+    const body = statusPage(status);
+    const headers: OutgoingHttpHeaders = {
+      "content-type": "text/html",
+      "content-length": Buffer.byteLength(body),
+      ...extra,
+    };
+    if (hsts) headers[HSTS_PREFIX] = HSTS;
+    if (req.httpVersionMajor < 2) {
+      (res as ServerResponse).writeHead(status, reason(status), headers);
+    } else res.writeHead(status, headers);
+    // A request body the client is still sending is read and dropped, so keep-alive survives.
+    if (!req.complete) req.resume();
+    if (req.method === "HEAD") res.end();
+    else (res as ServerResponse).end(body);
+  }
+
+  private readBody(req: AnyRequest, limit: number): Promise<Buffer | "too-large" | undefined> {
+    if (req.method === "GET" || req.method === "HEAD") {
+      if (req.complete || header(req, "content-length") === undefined) {
+        if (!req.complete) req.resume();
+        return Promise.resolve(undefined);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const onData = (c: Buffer): void => {
+        size += c.length;
+        if (tooLarge(limit, size)) {
+          req.off("data", onData);
+          req.resume();
+          resolve("too-large");
+          return;
+        }
+        chunks.push(c);
+      };
+      req.on("data", onData);
+      req.once("end", () => resolve(size ? Buffer.concat(chunks) : undefined));
+      req.once("error", reject);
+    });
+  }
+
+  private upstreamHeaders(
+    req: AnyRequest,
+    scheme: string,
+    requestId: string,
+    remoteAddr: string,
+  ): OutgoingHttpHeaders {
+    const out: OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (k.startsWith(":") || HOP_BY_HOP.has(k) || v === undefined) continue;
+      out[k] = v;
+    }
+    const host = header(req, "host") ?? header(req, ":authority") ?? "";
+    const originalXff = header(req, "x-forwarded-for");
+    const port = String(req.socket.localPort ?? (scheme === "https" ? 443 : 80));
+    out.host = host;
+    out["x-request-id"] = requestId;
+    out["x-real-ip"] = remoteAddr;
+    out["x-forwarded-for"] = remoteAddr;
+    if (originalXff !== undefined) out["x-original-forwarded-for"] = originalXff;
+    out["x-forwarded-host"] = host;
+    out["x-forwarded-port"] = port;
+    out["x-forwarded-proto"] = scheme;
+    out["x-forwarded-scheme"] = scheme;
+    out["x-scheme"] = scheme;
+    return out;
+  }
+
+  private async proxy(
+    req: AnyRequest,
+    res: AnyResponse,
+    d: Extract<Decision, { kind: "proxy" }>,
+    scheme: "http" | "https",
+    requestId: string,
+    remoteAddr: string,
+    started: bigint,
+  ): Promise<void> {
+    const a = d.location.annotations;
+    const body = await this.readBody(req, a.proxyBodySize);
+    if (body === "too-large") {
+      this.sendStatus(req, res, 413, d.hsts);
+      this.finish(req, res, started, 413, d, [], requestId, 0);
+      return;
+    }
+    const headers = this.upstreamHeaders(req, scheme, requestId, remoteAddr);
+    const attempts: UpstreamAttempt[] = [];
+    const tried = new Set<string>();
+    const idempotent = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].includes(req.method ?? "");
+    let setCookie: string | undefined;
+    let response: UpstreamResponse | undefined;
+    let lastError: UpstreamError | undefined;
+    let attemptStart = 0;
+    for (let i = 0; i < PROXY_TRIES && !response; i++) {
+      let endpoint;
+      if (d.affinity) {
+        const pick = this.balancer.sticky(d.upstream, d.affinity.key, tried);
+        endpoint = pick.endpoint;
+        if (pick.cookieValue)
+          setCookie = setCookieHeader(d.affinity.config, pick.cookieValue, {
+            path: d.affinity.cookiePath,
+            secure: scheme === "https",
+            nowMs: Date.now(),
+          });
+      } else endpoint = this.balancer.next(d.upstream, tried);
+      tried.add(endpoint.address);
+      attemptStart = performance.now();
+      try {
+        response = await this.pool.attempt({
+          endpoint,
+          protocol: a.backendProtocol,
+          method: req.method ?? "GET",
+          target: d.upstreamTarget,
+          headers,
+          body,
+          timeouts: a.timeouts,
+        });
+        attempts.push({
+          addr: endpoint.address,
+          responseTime: (performance.now() - attemptStart) / 1000,
+          status: response.status,
+        });
+      } catch (err) {
+        if (!(err instanceof UpstreamError)) throw err;
+        lastError = err;
+        attempts.push({
+          addr: endpoint.address,
+          responseTime: (performance.now() - attemptStart) / 1000,
+          status: err.kind === "timeout" ? 504 : 502,
+        });
+        this.log.warn(
+          { upstream: d.upstream.name, endpoint: endpoint.address, err: err.message, requestId },
+          "upstream attempt failed",
+        );
+        if (!err.safeToRetry && !idempotent) break;
+        if (res.destroyed || req.socket?.destroyed) break;
+      }
+    }
+    if (!response) {
+      const status = lastError?.kind === "timeout" ? 504 : 502;
+      if (!res.destroyed) this.sendStatus(req, res, status, d.hsts);
+      this.finish(req, res, started, status, d, attempts, requestId, undefined);
+      return;
+    }
+    const out: OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(response.headers)) {
+      if (HOP_BY_HOP.has(k) || k === "server" || v === undefined) continue;
+      out[k] = v;
+    }
+    if (d.hsts && out[HSTS_PREFIX] === undefined) out[HSTS_PREFIX] = HSTS;
+    if (setCookie) {
+      const existing = out["set-cookie"];
+      out["set-cookie"] =
+        existing === undefined
+          ? [setCookie]
+          : [...(Array.isArray(existing) ? existing : [String(existing)]), setCookie];
+    }
+    const last = attempts[attempts.length - 1];
+    let bodyBytes = 0;
+    const upstreamBody = response.body;
+    upstreamBody.on("data", (c: Buffer) => (bodyBytes += c.length));
+    try {
+      if (req.httpVersionMajor < 2)
+        (res as ServerResponse).writeHead(
+          response.status,
+          reason(response.status) === "Unknown" ? undefined : reason(response.status),
+          out,
+        );
+      else res.writeHead(response.status, out);
+    } catch (err) {
+      upstreamBody.destroy();
+      this.log.warn(
+        { err: (err as Error).message, upstream: d.upstream.name },
+        "upstream sent headers that cannot be forwarded",
+      );
+      res.destroy();
+      this.finish(req, res, started, 502, d, attempts, requestId, 0);
+      return;
+    }
+    const trailersOf = response.trailers;
+    upstreamBody.on("end", () => {
+      const t = trailersOf();
+      if (t && req.httpVersionMajor >= 2)
+        (res as http2.Http2ServerResponse).addTrailers(t as OutgoingHttpHeaders);
+      res.end();
+    });
+    upstreamBody.on("error", () => res.destroy());
+    upstreamBody.on("data", (c: Buffer) => {
+      if (!(res as ServerResponse).write(c)) {
+        upstreamBody.pause();
+        (res as ServerResponse).once("drain", () => upstreamBody.resume());
+      }
+    });
+    res.once("close", () => {
+      if (!upstreamBody.readableEnded) upstreamBody.destroy();
+      last.responseLength = bodyBytes;
+      last.responseTime = (performance.now() - attemptStart) / 1000;
+      this.finish(req, res, started, response!.status, d, attempts, requestId, undefined, true);
+    });
+  }
+
+  /** Access log line and metrics, once per request. */
+  private finish(
+    req: AnyRequest,
+    res: AnyResponse,
+    started: bigint,
+    status: number,
+    d: Decision | undefined,
+    attempts: UpstreamAttempt[],
+    requestId: string,
+    _unused: number | undefined,
+    alreadyClosed = false,
+  ): void {
+    const done = (): void => {
+      this.inFlight--;
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const bytes = (res as { bytesWritten?: number }).bytesWritten;
+      const bodyBytes =
+        attempts.length && attempts[attempts.length - 1].responseLength !== undefined && d?.kind === "proxy"
+          ? attempts[attempts.length - 1].responseLength!
+          : Number(res.getHeader?.("content-length") ?? bytes ?? 0);
+      const upstreamName = d?.upstreamName ?? "";
+      const ingress = d?.location?.ingress;
+      this.opts.metrics.observeRequest(
+        {
+          ingress: ingress?.name ?? "",
+          namespace: ingress?.namespace ?? "",
+          service: d?.kind === "proxy" ? (d.upstream.service ?? "") : (d?.location?.upstream.service ?? ""),
+          status,
+          method: req.method ?? "",
+          host: d?.server.hostname ?? "",
+          path: d?.location?.source.path ?? "",
+          canary: d?.kind === "proxy" ? (d.alternativeUpstreamName ?? "") : "",
+        },
+        seconds,
+        bodyBytes,
+      );
+      // ingress-nginx does not log the default backend (enable-access-log-for-default-backend: false).
+      if (!this.opts.accessLog || upstreamName === "upstream-default-backend") return;
+      this.opts.accessLog.write(
+        formatAccessLog({
+          remoteAddr: plainAddress(req.socket?.remoteAddress ?? "-"),
+          remoteUser: basicUser(header(req, "authorization")),
+          time: new Date(),
+          request: `${req.method} ${req.url} HTTP/${req.httpVersion}`,
+          status,
+          bodyBytesSent: bodyBytes,
+          referer: header(req, "referer"),
+          userAgent: header(req, "user-agent"),
+          requestLength: requestLength(req, Number(header(req, "content-length") ?? 0)),
+          requestTime: seconds,
+          upstreamName,
+          alternativeUpstreamName: d?.kind === "proxy" ? d.alternativeUpstreamName : undefined,
+          attempts,
+          requestId,
+        }) + "\n",
+      );
+    };
+    if (alreadyClosed || res.writableFinished || res.destroyed) done();
+    else res.once("close", done);
+  }
+
+  // ---------------------------------------------------------------- WebSocket
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on("error", () => socket.destroy());
+    const scheme = (req.socket as tls.TLSSocket).encrypted ? "https" : "http";
+    const d = this.decide(req, scheme);
+    const remoteAddr = plainAddress(req.socket.remoteAddress ?? "");
+    const requestId = header(req, "x-request-id") || randomBytes(16).toString("hex");
+    if (d.rateLimit && !this.limiter.admit(`${d.rateLimit.key}|${remoteAddr}`, d.rateLimit.limit)) {
+      socket.end(rawResponse(503));
+      return;
+    }
+    if (d.kind === "redirect") {
+      socket.end(rawResponse(d.status, undefined, [`Location: ${d.url}`]));
+      return;
+    }
+    if (d.kind !== "proxy") {
+      socket.end(rawResponse(d.status));
+      return;
+    }
+    const headers = this.upstreamHeaders(req, scheme, requestId, remoteAddr);
+    headers.connection = "upgrade";
+    headers.upgrade = header(req, "upgrade") ?? "websocket";
+    const endpoint = this.balancer.next(d.upstream, new Set());
+    const upstreamReq = http.request({
+      host: endpoint.ip,
+      port: endpoint.port,
+      method: req.method,
+      path: d.upstreamTarget,
+      headers,
+      setHost: false,
+    });
+    const idleMs = d.location.annotations.timeouts.readSeconds * 1000;
+    const connectTimer = setTimeout(
+      () => upstreamReq.destroy(new Error("connect timeout")),
+      d.location.annotations.timeouts.connectSeconds * 1000,
+    );
+    upstreamReq.on("socket", (s) => s.once("connect", () => clearTimeout(connectTimer)));
+    upstreamReq.on("error", (err) => {
+      clearTimeout(connectTimer);
+      this.log.warn(
+        { upstream: d.upstream.name, endpoint: endpoint.address, err: err.message },
+        "WebSocket upstream failed",
+      );
+      if (socket.writable) socket.end(rawResponse(/timeout/.test(err.message) ? 504 : 502));
+    });
+    upstreamReq.on("response", (res) => {
+      // The upstream refused the upgrade: pass its answer through.
+      clearTimeout(connectTimer);
+      let headText = `HTTP/1.1 ${res.statusCode} ${res.statusMessage}\r\n`;
+      for (let i = 0; i < res.rawHeaders.length; i += 2)
+        if (res.rawHeaders[i].toLowerCase() !== "server")
+          headText += `${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}\r\n`;
+      socket.write(headText + "\r\n");
+      res.pipe(socket);
+    });
+    upstreamReq.on("upgrade", (res, upstreamSocket, upstreamHead) => {
+      clearTimeout(connectTimer);
+      let headText = `HTTP/1.1 101 Switching Protocols\r\n`;
+      for (let i = 0; i < res.rawHeaders.length; i += 2)
+        if (res.rawHeaders[i].toLowerCase() !== "server")
+          headText += `${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}\r\n`;
+      socket.write(headText + "\r\n");
+      if (upstreamHead.length) socket.write(upstreamHead);
+      if (head.length) upstreamSocket.write(head);
+      // proxy-read-timeout closes an idle WebSocket, as nginx does.
+      upstreamSocket.setTimeout(idleMs, () => {
+        upstreamSocket.destroy();
+        socket.destroy();
+      });
+      upstreamSocket.on("error", () => socket.destroy());
+      upstreamSocket.on("close", () => socket.destroy());
+      socket.on("close", () => upstreamSocket.destroy());
+      upstreamSocket.pipe(socket);
+      socket.pipe(upstreamSocket);
+      if (this.opts.accessLog)
+        this.opts.accessLog.write(
+          formatAccessLog({
+            remoteAddr,
+            time: new Date(),
+            request: `${req.method} ${req.url} HTTP/${req.httpVersion}`,
+            status: 101,
+            bodyBytesSent: 0,
+            referer: header(req, "referer"),
+            userAgent: header(req, "user-agent"),
+            requestLength: requestLength(req, 0),
+            requestTime: 0,
+            upstreamName: d.upstreamName,
+            alternativeUpstreamName: d.alternativeUpstreamName,
+            attempts: [{ addr: endpoint.address, responseTime: 0, status: 101, responseLength: 0 }],
+            requestId,
+          }) + "\n",
+        );
+    });
+    upstreamReq.end();
+  }
+}
