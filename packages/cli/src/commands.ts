@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { register as relay } from "./commands/relay.ts";
 import { register as lab } from "./commands/lab.ts";
+import { register as role } from "./commands/role.ts";
 import { register as apiserver } from "./commands/apiserver.ts";
 import { register as nodeAgent } from "./commands/node-agent.ts";
 
@@ -11,6 +12,7 @@ import { register as nodeAgent } from "./commands/node-agent.ts";
 export function registerCommands(program: Command): void {
   relay(program);
   lab(program);
+  role(program);
   apiserver(program);
   nodeAgent(program);
 }
