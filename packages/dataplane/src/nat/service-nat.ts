@@ -73,7 +73,8 @@ export class ServiceNat implements ServiceNatStage {
     }
     if (req.mode === "ipvs" && !Array.isArray(req.ipvs))
       throw new NatLoadError("load: ipvs mode needs the ipvs virtual server list");
-    const staged = this.iptables.clone();
+    // A new mode starts from clean tables, as kube-proxy's cleanup of the other modes' rules does.
+    const staged = req.mode === this.mode ? this.iptables.clone() : new IptablesRuleset();
     try {
       for (const e of req.ensureRules ?? [])
         staged.ensureRule(e.table, e.chain, e.rule, e.position ?? "prepend");
