@@ -9,11 +9,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import type { Node, Pod, Service } from "@klab/api";
+import type { Lease, Node, Pod, Service } from "@klab/api";
 import { KubeClient } from "@klab/client";
 import { createServiceAllocationHooks } from "../../services/apiserver/src/allocators/service-allocation.ts";
 import { parseConfig } from "../../services/apiserver/src/config.ts";
 import { startControllers, type ControllerSettings } from "../../services/apiserver/src/controllers/index.ts";
+import { nodeLease } from "../../services/apiserver/src/controllers/nodes/health.ts";
 import { createApiServer, type ApiServer } from "../../services/apiserver/src/server.ts";
 
 export interface KubectlResult {
@@ -236,5 +237,37 @@ export function fakeKubelets(
   return async () => {
     stopped = true;
     await loop;
+  };
+}
+
+/** Renews each node's Lease in kube-node-lease every 500 ms, as kubelets do; `silence(name)` stops one. */
+export function nodeHeartbeats(
+  cp: ControlPlane,
+  names: string[],
+): { silence(name: string): void; resume(name: string): void; stop(): void } {
+  const live = new Set(names);
+  const renew = async (name: string) => {
+    const renewTime = new Date().toISOString().replace("Z", "000Z");
+    const lease = await cp.client.get<Lease>("coordination.k8s.io/v1", "leases", "kube-node-lease", name);
+    if (!lease) {
+      await cp.client.create(nodeLease(name, undefined, renewTime));
+      return;
+    }
+    await cp.client.patch("coordination.k8s.io/v1", "leases", "kube-node-lease", name, {
+      spec: { renewTime },
+    });
+  };
+  const tick = () => {
+    for (const n of live) void renew(n).catch(() => undefined);
+  };
+  tick();
+  const timer = setInterval(tick, 500);
+  return {
+    silence: (name) => live.delete(name),
+    resume: (name) => {
+      live.add(name);
+      tick();
+    },
+    stop: () => clearInterval(timer),
   };
 }
