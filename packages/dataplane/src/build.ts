@@ -158,16 +158,17 @@ export function tcpResetFor(pkt: ParsedPacket): Buffer | undefined {
   return buildTCP({ ...base, seq: 0, ack: (seq + segLen) >>> 0, flags: TCP_RST | TCP_ACK });
 }
 
-/** Recompute every checksum of a packet from scratch (tests and rare paths only). */
+/** Recompute every checksum of a packet from scratch (tests and rare paths only); leaves a packet too broken to checksum as it is. */
 export function refreshChecksums(buf: Buffer): void {
   const ihl = (buf[0] & 0x0f) * 4;
   const total = buf.readUInt16BE(2);
+  if (ihl < 20 || total > buf.length || ihl + 8 > total) return;
   buf.writeUInt16BE(0, 10);
   buf.writeUInt16BE(checksum(buf, 0, ihl), 10);
   const proto = buf[9];
   const src = buf.readUInt32BE(12);
   const dst = buf.readUInt32BE(16);
-  if (proto === IPPROTO_TCP) {
+  if (proto === IPPROTO_TCP && ihl + 20 <= total) {
     buf.writeUInt16BE(0, ihl + 16);
     buf.writeUInt16BE(checksum(buf, ihl, total, pseudoHeaderSum(src, dst, proto, total - ihl)), ihl + 16);
   } else if (proto === IPPROTO_UDP) {
