@@ -173,13 +173,8 @@ export class Registry {
   }
 
   private validate(rt: ResourceType, obj: Obj, old?: Obj): void {
-    // TODO(until @klab/api lands defaulting/validation): drop the guard.
-    const pending = api as unknown as {
-      applyDefaults?: (o: KubeObject) => void;
-      validateObject?: (o: KubeObject, old?: KubeObject) => FieldError[];
-    };
-    pending.applyDefaults?.(obj as KubeObject);
-    const errs = pending.validateObject?.(obj as KubeObject, old as KubeObject | undefined);
+    api.applyDefaults(obj as KubeObject);
+    const errs = api.validateObject(obj as KubeObject, old as KubeObject | undefined);
     this.reject(rt, obj, errs);
   }
 
@@ -291,6 +286,9 @@ export class Registry {
       }
     }
     (next.metadata as Map).resourceVersion = current.metadata.resourceVersion;
+    if (groupResourceOf(rt) === "services" && sub === undefined) {
+      api.preserveAllocatedServiceFields(next as unknown as api.Service, current as unknown as api.Service);
+    }
     this.validate(rt, next, current);
     for (const h of hooksFor(this.hooks, rt.group, rt.plural)) {
       this.reject(
