@@ -181,4 +181,80 @@ spec:
     expect(readFileSync(guide("ingress"), "utf8")).toContain("tls-secret");
     expect(y).toContain("secretName: tls-secret");
   });
+
+  it("prints tables with the columns kubectl prints: -o wide, -A, -l", async () => {
+    const wide = await ok(["get", "svc", "web-service", "-o", "wide"]);
+    expect(wide).toMatch(/^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE\s+SELECTOR$/m);
+    expect(wide).toMatch(
+      /^web-service\s+LoadBalancer\s+10\.\d+\.\d+\.\d+\s+<pending>\s+80:30080\/TCP\s+\S+\s+app=web$/m,
+    );
+    const all = await ok(["get", "svc", "-A"]);
+    expect(all).toMatch(/^NAMESPACE\s+NAME\s+TYPE/m);
+    expect(all).toMatch(/^default\s+kubernetes\s+ClusterIP\s+10\.96\.0\.1\s+<none>\s+443\/TCP/m);
+    await ok(["create", "configmap", "labelled"]);
+    await ok(["label", "configmap", "labelled", "team=net"]);
+    expect(await ok(["get", "cm", "-l", "team=net"])).toMatch(/^NAME\s+DATA\s+AGE\nlabelled\s+0\s+\S+\n$/);
+    expect(await ok(["get", "cm", "-l", "team!=net", "-o", "name"])).not.toContain("labelled");
+    expect(await ok(["get", "netpol", "api-allow-frontend"])).toMatch(
+      /^api-allow-frontend\s+app=api\s+\S+$/m,
+    );
+    const ing = await ok(["get", "ing", "web-ingress"]);
+    expect(ing).toMatch(/^web-ingress\s+nginx\s+myapp\.com\s+80, 443\s+\S+$/m);
+    const describe = await ok(["describe", "svc", "web-service"]);
+    expect(describe).toMatch(/^Type:\s+LoadBalancer$/m);
+    expect(describe).toMatch(/^NodePort:\s+<unset>\s+30080\/TCP$/m);
+  });
+
+  it("validates names, ports and allocations with kube-apiserver's messages", async () => {
+    let r = await api.kubectl(["create", "configmap", "Bad_Name"]);
+    expect(r.stderr).toContain(
+      'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of',
+    );
+    r = await api.kubectl(["create", "service", "nodeport", "np1", "--tcp=80:80", "--node-port=29999"]);
+    expect(r.stderr).toContain(
+      'Service "np1" is invalid: spec.ports[0].nodePort: Invalid value: 29999: provided port is not in the valid range. The range of valid ports is 30000-32767',
+    );
+    r = await api.kubectl(["create", "service", "nodeport", "np2", "--tcp=80:80", "--node-port=30080"]);
+    expect(r.stderr).toContain(
+      'Service "np2" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated',
+    );
+    expect(await ok(["create", "configmap", "dry", "--dry-run=server", "-o", "name"])).toBe(
+      "configmap/dry\n",
+    );
+    r = await api.kubectl(["get", "cm", "dry"]);
+    expect(r.stderr).toContain('configmaps "dry" not found');
+  });
+
+  it("refuses new objects in a terminating namespace, then removes the namespace with its content", async () => {
+    await ok(["create", "namespace", "doomed"]);
+    await ok(["create", "configmap", "x", "-n", "doomed"]);
+    // A finalizer of our own holds the namespace in Terminating while we try to create in it.
+    await ok([
+      "patch",
+      "configmap",
+      "x",
+      "-n",
+      "doomed",
+      "--type=merge",
+      "-p",
+      '{"metadata":{"finalizers":["klab.test/hold"]}}',
+    ]);
+    await ok(["delete", "namespace", "doomed", "--wait=false"]);
+    expect(await ok(["get", "ns", "doomed", "-o", "jsonpath={.status.phase}"])).toBe("Terminating");
+    const r = await api.kubectl(["create", "configmap", "y", "-n", "doomed"]);
+    expect(r.stderr).toBe(
+      'error: failed to create configmap: configmaps "y" is forbidden: unable to create new content in namespace doomed because it is being terminated\n',
+    );
+    await ok([
+      "patch",
+      "configmap",
+      "x",
+      "-n",
+      "doomed",
+      "--type=merge",
+      "-p",
+      '{"metadata":{"finalizers":null}}',
+    ]);
+    await ok(["wait", "--for=delete", "namespace/doomed", "--timeout=30s"]);
+  });
 });
