@@ -183,7 +183,16 @@ function base64(s: string): string {
  * object (updates are defaulted too).
  */
 export function applyDefaults(obj: KubeObject): void {
-  obj.metadata ??= {};
+  if (typeof obj !== "object" || obj === null) return;
+  try {
+    defaultObject(obj);
+  } catch {
+    // a body of the wrong JSON shape: decodeObject/validateObject report it, defaulting leaves it be
+  }
+}
+
+function defaultObject(obj: KubeObject): void {
+  if (typeof obj.metadata !== "object" || obj.metadata === null) obj.metadata = {};
   const group = obj.apiVersion?.includes("/") ? obj.apiVersion.split("/")[0] : "";
   switch (`${group}/${obj.kind}`) {
     case "/Pod":

@@ -11,3 +11,4 @@ export { preserveAllocatedServiceFields, isConfigMapKey } from "./validation/cor
 export { validateLabelSelector, validateLabels, validateObjectMeta } from "./validation/meta.ts";
 export * from "./allocation.ts";
 export * from "./printers/index.ts";
+export * from "./schema.ts";

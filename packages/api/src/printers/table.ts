@@ -138,7 +138,7 @@ export function formatEndpoints(ep: Endpoints): string {
           more = true;
           break;
         }
-        list.push(a.ip);
+        list.push(a.ip ?? "");
       }
       continue;
     }
@@ -149,7 +149,7 @@ export function formatEndpoints(ep: Endpoints): string {
           more = true;
           break;
         }
-        list.push(joinHostPort(a.ip, port.port));
+        list.push(joinHostPort(a.ip ?? "", port.port ?? 0));
       }
     }
   }
@@ -697,6 +697,30 @@ const defaultPrinter: Printer = {
   row: (o) => ({ cells: [o.metadata.name, o.metadata.creationTimestamp ?? null] }),
 };
 
+/** Go reads a JSON null as the zero value; a null list element becomes an empty struct. */
+function zeroNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map((x) => (x === null ? {} : zeroNulls(x)));
+  if (v && typeof v === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = zeroNulls(x);
+    return out;
+  }
+  return v;
+}
+
+function printRow(p: Printer, o: KubeObject, now: Date, wide: boolean): PrintedRow {
+  try {
+    return p.row(o, now, wide);
+  } catch {
+    try {
+      return p.row(zeroNulls(o) as KubeObject, now, wide);
+    } catch {
+      // a stored object of the wrong shape still gets a row rather than failing the whole list
+      return { cells: p.columns.map((c) => (c.format === "name" ? (o?.metadata?.name ?? "") : "<unknown>")) };
+    }
+  }
+}
+
 /** The column definitions for a resource (all of them when wide, else only priority 0). */
 export function tableColumns(resource: ResourceType, wide = true): TableColumnDefinition[] {
   const p = printers[`${resource.group}/${resource.kind}`] ?? defaultPrinter;
@@ -718,7 +742,7 @@ export function printTable(
   const now = opts.now ?? new Date();
   const keep = p.columns.map((c) => wide || c.priority === 0);
   const rows = objects.map((o) => {
-    const r = p.row(o, now, wide);
+    const r = printRow(p, o, now, wide);
     const out: PrintedRow = { cells: r.cells.filter((_, i) => keep[i]), object: o };
     if (r.conditions) out.conditions = r.conditions;
     return out;

@@ -135,6 +135,15 @@ const str = (v: unknown): string => (v === undefined || v === null ? "" : String
 
 /** The selectable fields of an object with their string values, as the kind's registry strategy builds them. */
 export function fieldsOf(obj: KubeObject): Record<string, string> {
+  try {
+    return fieldsOfUnchecked(obj);
+  } catch {
+    // an object of the wrong shape only has its identity to select on
+    return { "metadata.name": str(obj?.metadata?.name), "metadata.namespace": str(obj?.metadata?.namespace) };
+  }
+}
+
+function fieldsOfUnchecked(obj: KubeObject): Record<string, string> {
   const f: Record<string, string> = {
     "metadata.name": str(obj.metadata?.name),
     "metadata.namespace": str(obj.metadata?.namespace),

@@ -2,6 +2,7 @@
 // for every kind klab serves, returning field errors in kube's order and words.
 import type { FieldError } from "../field.ts";
 import { resourceForKind } from "../resources.ts";
+import { decodeObject } from "../schema.ts";
 import type {
   ConfigMap,
   DaemonSet,
@@ -53,6 +54,25 @@ function nameRule(kind: string): NameValidator {
  * server's to fill before validating, as kube's service registry does.
  */
 export function validateObject(obj: KubeObject, old?: KubeObject): FieldError[] {
+  try {
+    return validateUnchecked(obj, old);
+  } catch (e) {
+    // only a body of the wrong JSON shape gets here; decodeObject names the field
+    const d = decodeObject(obj, obj?.kind ?? "", "", "Ignore");
+    return [
+      {
+        type: "FieldValueTypeInvalid",
+        field: "",
+        badValue: undefined,
+        detail:
+          d.error?.replace(/^.*? cannot be handled as a \S+: /, "") ??
+          `malformed object: ${(e as Error).message}`,
+      },
+    ];
+  }
+}
+
+function validateUnchecked(obj: KubeObject, old?: KubeObject): FieldError[] {
   const rt = resourceForKind(obj.apiVersion, obj.kind);
   if (!rt) return [];
   const errs: FieldError[] = validateObjectMeta(obj.metadata, rt.namespaced, nameRule(rt.kind));
