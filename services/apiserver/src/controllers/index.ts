@@ -14,6 +14,7 @@ import { endpointSliceController, endpointsController } from "./endpoints/contro
 import { EventRecorder } from "./events.ts";
 import { gcController } from "./lifecycle/gc.ts";
 import { namespaceController } from "./lifecycle/namespace.ts";
+import { podGcController } from "./lifecycle/podgc.ts";
 import { nodeIpamController } from "./nodes/ipam.ts";
 import { nodeLifecycleController } from "./nodes/lifecycle.ts";
 import { InformerFactory, controllerMetrics } from "./runtime.ts";
@@ -70,6 +71,7 @@ export async function startControllers(
     endpointSliceController(ctx),
     namespaceController(ctx),
     gcController(ctx),
+    podGcController(ctx),
   ];
   if (options.allocator) all.push(serviceRepairController(ctx, options.allocator));
   const disabled = new Set(options.disable ?? []);

@@ -6,6 +6,7 @@ import type { Condition, Lease, Node, Taint } from "@klab/api";
 
 export const TAINT_NOT_READY = "node.kubernetes.io/not-ready";
 export const TAINT_UNREACHABLE = "node.kubernetes.io/unreachable";
+export const TAINT_UNSCHEDULABLE = "node.kubernetes.io/unschedulable";
 export const NODE_LEASE_NAMESPACE = "kube-node-lease";
 const KUBELET_CONDITIONS = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
 

@@ -21,7 +21,13 @@ export function nodeLifecycleController(ctx: ControllerContext): RunningControll
   nodes.on("add", (n) => c.enqueue(keyOf(n)));
   nodes.on("update", (n, old) => {
     const ready = (x: Node) => JSON.stringify(x.status?.conditions?.find((k) => k.type === "Ready") ?? null);
-    if (ready(n) !== ready(old) || !sameTaints(n.spec?.taints, old.spec?.taints)) c.enqueue(keyOf(n));
+    if (
+      ready(n) !== ready(old) ||
+      !sameTaints(n.spec?.taints, old.spec?.taints) ||
+      !!n.spec?.unschedulable !== !!old.spec?.unschedulable
+    ) {
+      c.enqueue(keyOf(n));
+    }
   });
   leases.on("update", (l) => l.metadata.namespace === NODE_LEASE_NAMESPACE && c.enqueue(l.metadata.name!));
 
@@ -33,17 +39,15 @@ export function nodeLifecycleController(ctx: ControllerContext): RunningControll
       const conds = p.status?.conditions ?? [];
       const ready = conds.find((x) => x.type === "Ready");
       if (!ready || ready.status === "False") continue;
-      const next = conds.map((x) =>
-        x.type === "Ready" ? { ...x, status: "False" as const, lastTransitionTime: now } : x,
-      );
       try {
         await ctx.client.patch(
           "v1",
           "pods",
           p.metadata.namespace,
           p.metadata.name!,
-          { status: { conditions: next } },
-          "merge",
+          // Merged by type: the pod's other conditions stay as the kubelet wrote them.
+          { status: { conditions: [{ type: "Ready", status: "False", lastTransitionTime: now }] } },
+          "strategic",
           "status",
         );
         ctx.events.emit(COMPONENT, p, "Warning", "NodeNotReady", "Node is not ready");
@@ -74,7 +78,8 @@ export function nodeLifecycleController(ctx: ControllerContext): RunningControll
         "nodes",
         undefined,
         name,
-        { status: { conditions: stale } },
+        // Only if the kubelet has not written in between.
+        { metadata: { resourceVersion: node.metadata.resourceVersion }, status: { conditions: stale } },
         "merge",
         "status",
       );

@@ -80,5 +80,11 @@ describe("node health", () => {
       "node.kubernetes.io/not-ready:NoSchedule",
       "node.kubernetes.io/not-ready:NoExecute",
     ]);
+    const cordoned: Node = { ...node, spec: { unschedulable: true } };
+    expect(desiredReadinessTaints(cordoned, "t")).toEqual([
+      { key: "node.kubernetes.io/unschedulable", effect: "NoSchedule", timeAdded: "t" },
+    ]);
+    const uncordoned: Node = { ...node, spec: { taints: desiredReadinessTaints(cordoned, "t") } };
+    expect(desiredReadinessTaints(uncordoned, "t")).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@
 import type { Node, Pod } from "@klab/api";
 import { ApiError, resourcePath } from "@klab/client";
 import type { ControllerContext, RunningController } from "../context.ts";
+import { apiTime } from "../pods.ts";
 import { Controller, keyOf, splitKey } from "../runtime.ts";
 import { needsScheduling, schedule } from "./schedule.ts";
 
@@ -84,31 +85,29 @@ export function schedulerController(ctx: ControllerContext): RunningController {
       }
     }
     await ctx.client.patch("v1", "pods", ns, name, { spec: { nodeName: node } }, "merge");
-    await setScheduledCondition(pod, "True");
   }
 
+  /** PodScheduled, merged by type so the kubelet's own conditions are left as they are. */
   async function setScheduledCondition(pod: Pod, status: "True" | "False", message?: string): Promise<void> {
-    const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-    const conditions = (pod.status?.conditions ?? []).filter((x) => x.type !== "PodScheduled");
     const prior = pod.status?.conditions?.find((x) => x.type === "PodScheduled");
     if (prior && prior.status === status && prior.message === message) return;
     const cond: Record<string, unknown> = {
       type: "PodScheduled",
       status,
       lastProbeTime: null,
-      lastTransitionTime: now,
+      lastTransitionTime: prior?.status === status ? prior.lastTransitionTime : apiTime(),
+      reason: status === "False" ? "Unschedulable" : null,
+      message: status === "False" ? message : null,
     };
-    if (status === "False") {
-      cond.reason = "Unschedulable";
-      cond.message = message;
-    }
+    const patch: Record<string, unknown> = { conditions: [cond] };
+    if (!pod.status?.phase) patch.phase = "Pending";
     await ctx.client.patch(
       "v1",
       "pods",
       pod.metadata.namespace,
       pod.metadata.name!,
-      { status: { conditions: [...conditions, cond], phase: pod.status?.phase ?? "Pending" } },
-      "merge",
+      { status: patch },
+      "strategic",
       "status",
     );
   }
@@ -121,6 +120,10 @@ export function schedulerController(ctx: ControllerContext): RunningController {
     if ("node" in result) {
       await bind(pod, result.node);
       assumed.set(key, { node: result.node, pod, at: Date.now() });
+      // kube-apiserver's binding sets PodScheduled=True; this server's binding leaves it to us.
+      await setScheduledCondition(pod, "True").catch((err: Error) =>
+        log.debug({ pod: key, err: err.message }, "could not set PodScheduled"),
+      );
       backoff.delete(key);
       log.info({ pod: key, node: result.node }, "bound pod");
       ctx.events.emit(

@@ -5,6 +5,7 @@ import type { DaemonSet, DaemonSetStatus, Node, Pod, PodTemplateSpec, Toleration
 import type { ControllerContext, RunningController } from "../context.ts";
 import { Expectations } from "../expectations.ts";
 import { computeHash } from "../names.ts";
+import { NamespaceIndex } from "../nsindex.ts";
 import { isControlledBy, isPodActive, isPodAvailable, isPodReady, podFromTemplate } from "../pods.ts";
 import { Controller, controllerRef, keyOf, splitKey } from "../runtime.ts";
 import { nodeMatchesPod, untoleratedTaint } from "../scheduler/schedule.ts";
@@ -183,6 +184,7 @@ export function daemonSetController(ctx: ControllerContext): RunningController {
   const daemonSets = ctx.informers.get<DaemonSet>("apps/v1", "daemonsets");
   const nodes = ctx.informers.get<Node>("v1", "nodes");
   const pods = ctx.informers.get<Pod>("v1", "pods");
+  const podsByNs = new NamespaceIndex(pods);
   const expectations = new Expectations();
   const c = new Controller(COMPONENT, reconcile, log, ctx.metrics);
 
@@ -212,7 +214,7 @@ export function daemonSetController(ctx: ControllerContext): RunningController {
     const [ns, name] = splitKey(key);
     const ds = daemonSets.get(ns, name);
     if (!ds || !ds.spec) return;
-    const owned = pods.list().filter((p) => p.metadata.namespace === ns && isControlledBy(p, ds));
+    const owned = podsByNs.list(ns).filter((p) => isControlledBy(p, ds));
     const plan = planDaemonSet(ds, nodes.list(), owned, Date.now());
     const present = (podKey: string) => {
       const p = pods.get(...splitKey(podKey));

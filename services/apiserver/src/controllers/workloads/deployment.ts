@@ -6,6 +6,7 @@ import { ApiError } from "@klab/client";
 import type { ControllerContext, RunningController } from "../context.ts";
 import { selectorMatches } from "../labels.ts";
 import { computeHash } from "../names.ts";
+import { NamespaceIndex } from "../nsindex.ts";
 import { isControlledBy, ownerReference } from "../pods.ts";
 import { Controller, controllerRef, isNotFound, keyOf, splitKey } from "../runtime.ts";
 import { sameStatus, statusPatch } from "./replicaset.ts";
@@ -35,6 +36,7 @@ export function deploymentController(ctx: ControllerContext): RunningController 
   const deployments = ctx.informers.get<Deployment>("apps/v1", "deployments");
   const replicaSets = ctx.informers.get<ReplicaSet>("apps/v1", "replicasets");
   const pods = ctx.informers.get<Pod>("v1", "pods");
+  const podsByNs = new NamespaceIndex(pods);
   const c = new Controller(COMPONENT, reconcile, log, ctx.metrics, 2);
 
   function enqueueOwner(rs: ReplicaSet): void {
@@ -185,9 +187,9 @@ export function deploymentController(ctx: ControllerContext): RunningController 
     return out;
   }
 
-  function oldPodsRunning(old: ReplicaSet[]): boolean {
+  function oldPodsRunning(namespace: string | undefined, old: ReplicaSet[]): boolean {
     const uids = new Set(old.map((rs) => rs.metadata.uid));
-    return pods.list().some((p) => {
+    return podsByNs.list(namespace).some((p) => {
       const ref = controllerRef(p);
       if (!ref || !uids.has(ref.uid)) return false;
       const phase = p.status?.phase;
@@ -221,7 +223,7 @@ export function deploymentController(ctx: ControllerContext): RunningController 
     } else if (isRecreate(d)) {
       const active = old.filter((rs) => (rs.spec?.replicas ?? 0) > 0);
       for (const rs of active) replace(await scale(d, rs, 0));
-      if (!active.length && !oldPodsRunning(old)) {
+      if (!active.length && !oldPodsRunning(ns, old)) {
         const r = await ensureNewReplicaSet(d, all, old, true);
         created = r.created;
         if (r.rs) {

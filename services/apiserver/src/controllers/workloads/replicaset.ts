@@ -14,6 +14,7 @@ import {
   podFromTemplate,
 } from "../pods.ts";
 import { canonicalJSON } from "../names.ts";
+import { NamespaceIndex } from "../nsindex.ts";
 import { Controller, controllerRef, isAlreadyExists, isNotFound, keyOf, splitKey } from "../runtime.ts";
 
 const COMPONENT = "replicaset-controller";
@@ -69,6 +70,7 @@ export function replicaSetController(ctx: ControllerContext): PodOwnerController
   const log = ctx.logger.child({ controller: COMPONENT });
   const replicaSets = ctx.informers.get<ReplicaSet>("apps/v1", "replicasets");
   const pods = ctx.informers.get<Pod>("v1", "pods");
+  const podsByNs = new NamespaceIndex(pods);
   const expectations = new Expectations();
   const c = new Controller(COMPONENT, reconcile, log, ctx.metrics, 2);
 
@@ -170,7 +172,7 @@ export function replicaSetController(ctx: ControllerContext): PodOwnerController
       expectations.forget(key);
       return;
     }
-    const nsPods = pods.list().filter((p) => p.metadata.namespace === ns);
+    const nsPods = podsByNs.list(ns);
     const owned: Pod[] = [];
     for (const p of nsPods) {
       const matches = selectorMatches(rs.spec?.selector, p.metadata.labels);
