@@ -2,8 +2,10 @@ import type { Command } from "commander";
 import { register as relay } from "./commands/relay.ts";
 import { register as lab } from "./commands/lab.ts";
 import { register as role } from "./commands/role.ts";
+import { register as edge } from "./commands/edge.ts";
 import { register as apiserver } from "./commands/apiserver.ts";
 import { register as nodeAgent } from "./commands/node-agent.ts";
+import { register as ingress } from "./commands/ingress.ts";
 
 /**
  * Each subcommand lives in its own module under ./commands/ and exports `register(program)`.
@@ -13,6 +15,8 @@ export function registerCommands(program: Command): void {
   relay(program);
   lab(program);
   role(program);
+  edge(program);
   apiserver(program);
   nodeAgent(program);
+  ingress(program);
 }
