@@ -73,6 +73,7 @@ interface Listener {
   tcp: TcpServer;
   connections: Set<TcpSocket>;
   routes: Route[];
+  closed: boolean;
 }
 
 export class DnsServer {
@@ -438,7 +439,16 @@ export class DnsServer {
     });
     const port = udp.address().port;
     const tcp = createServer();
-    const l: Listener = { host, configuredPort, port, udp, tcp, connections: new Set(), routes: [] };
+    const l: Listener = {
+      host,
+      configuredPort,
+      port,
+      udp,
+      tcp,
+      connections: new Set(),
+      routes: [],
+      closed: false,
+    };
     try {
       await new Promise<void>((resolve, reject) => {
         tcp.once("error", reject);
@@ -456,7 +466,12 @@ export class DnsServer {
     udp.on("message", (msg, rinfo) => {
       this.handle(l, msg, rinfo, "udp").then(
         (out) => {
-          if (out) udp.send(out, rinfo.port, rinfo.address, () => {});
+          if (!out || l.closed) return;
+          try {
+            udp.send(out, rinfo.port, rinfo.address, () => {});
+          } catch {
+            // the listener closed while the query was in flight
+          }
         },
         (err) => this.logger.error({ err }, "udp query failed"),
       );
@@ -530,8 +545,13 @@ async function runAll(fns: (() => Promise<void> | void)[]): Promise<void> {
 
 function closeListener(l: Listener): Promise<void> {
   return new Promise((resolve) => {
+    l.closed = true;
     for (const s of l.connections) s.destroy();
-    l.udp.close();
+    try {
+      l.udp.close();
+    } catch {
+      // already closed
+    }
     l.tcp.close(() => resolve());
   });
 }

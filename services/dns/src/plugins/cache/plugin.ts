@@ -51,6 +51,10 @@ export function classifyForCache(m: Message): Kind | "servfail" | undefined {
   return undefined;
 }
 
+export function withTtl(records: Answer[], ttl: number): Answer[] {
+  return records.map((r) => ((r.type as string) === "OPT" ? r : ({ ...r, ttl } as Answer)));
+}
+
 /** Success and denial caches with CoreDNS's TTL clamping, prefetch and serve_stale. */
 export class ResponseCache {
   private readonly maps: Record<Kind, Map<string, Item>> = { success: new Map(), denial: new Map() };
@@ -68,25 +72,25 @@ export class ResponseCache {
     return this.maps[kind].size;
   }
 
-  /** Stores a response when its kind is cacheable for its name; returns whether it did. */
-  store(key: string, name: string, msg: Message): boolean {
+  /** Stores a response when its kind is cacheable for its name; returns the TTL it lives, or 0. */
+  store(key: string, name: string, msg: Message): number {
     const cls = classifyForCache(msg);
-    if (!cls) return false;
+    if (!cls) return 0;
     let kind: Kind;
     let ttl: number;
     if (cls === "servfail") {
-      if (this.opts.servfailMs === 0) return false;
+      if (this.opts.servfailMs === 0) return 0;
       kind = "denial";
       ttl = this.opts.servfailMs / 1000;
     } else {
       kind = cls;
       const tier = this.opts[kind];
-      if (tier.disabledZones.length > 0 && matchZone(name, tier.disabledZones)) return false;
+      if (tier.disabledZones.length > 0 && matchZone(name, tier.disabledZones)) return 0;
       const msgTtl = minimalTtl(msg, kind);
-      if (msgTtl === undefined) return false;
+      if (msgTtl === undefined) return 0;
       ttl = Math.min(Math.max(msgTtl, tier.minTtl), tier.maxTtl);
     }
-    if (ttl <= 0) return false;
+    if (ttl <= 0) return 0;
     const map = this.maps[kind];
     map.delete(key);
     const capacity = this.opts[kind].capacity;
@@ -112,7 +116,7 @@ export class ResponseCache {
       windowStart: now,
       prefetching: false,
     });
-    return true;
+    return ttl;
   }
 
   lookup(key: string): { item: Item; remaining: number } | undefined {
@@ -132,17 +136,9 @@ export class ResponseCache {
 
   /** The cached reply for a query, TTLs aged (or kept), with the query's id and flags. */
   toReply(item: Item, req: Request, remaining: number): Message {
-    const elapsed = Math.floor((this.now() - item.storedAt) / 1000);
-    const age = (records: Answer[]) =>
-      records.map((r) => {
-        if ((r.type as string) === "OPT") return r;
-        const ttl = this.opts.keepTtl
-          ? (rrOf(r).ttl ?? 0)
-          : remaining <= 0
-            ? 0
-            : Math.max(0, Math.min(rrOf(r).ttl ?? 0, Math.ceil(item.ttl)) - elapsed);
-        return { ...r, ttl };
-      });
+    // As CoreDNS: every record carries the entry's remaining lifetime (its full one with keepttl).
+    const ttl = this.opts.keepTtl ? Math.floor(item.ttl) : Math.max(0, Math.floor(remaining));
+    const age = (records: Answer[]) => withTtl(records, ttl);
     const m = item.msg;
     // CoreDNS sets AA on cached replies: some clients drop non-authoritative ones.
     const flags =
@@ -180,10 +176,18 @@ export const setup: Setup = (dirs, ctx) => {
   const m = ctx.runtime.metrics;
   const zonesLabel = opts.zones.join(" ");
   const labels = { server: ctx.server, zones: zonesLabel, view: "" };
-  const cache = new ResponseCache(opts, Date.now, (type) => m.cacheEvictions.inc({ ...labels, type }));
+  const cache = new ResponseCache(opts, Date.now, (type) =>
+    m.cacheEvictions.inc({ server: ctx.server, type, zones: zonesLabel, view: "" }),
+  );
   const updateEntries = () => {
-    m.cacheEntries.set({ ...labels, type: "success" }, cache.size("success"));
-    m.cacheEntries.set({ ...labels, type: "denial" }, cache.size("denial"));
+    m.cacheEntries.set(
+      { server: ctx.server, type: "success", zones: zonesLabel, view: "" },
+      cache.size("success"),
+    );
+    m.cacheEntries.set(
+      { server: ctx.server, type: "denial", zones: zonesLabel, view: "" },
+      cache.size("denial"),
+    );
   };
   const fetchAndStore = async (
     req: Request,
@@ -192,8 +196,15 @@ export const setup: Setup = (dirs, ctx) => {
     name: string,
   ) => {
     const res = await next(req);
-    cache.store(key, name, res);
+    const ttl = cache.store(key, name, res);
     updateEntries();
+    if (ttl > 0 && classifyForCache(res) !== "servfail") {
+      // The first reply already carries the capped TTL, so clients see no jump from 3600 to 30.
+      const capped = Math.floor(ttl);
+      res.answers = withTtl(res.answers, capped);
+      res.authorities = withTtl(res.authorities, capped);
+      res.additionals = withTtl(res.additionals, capped);
+    }
     return res;
   };
   const refresh = (req: Request, next: (r: Request) => Promise<Message>, key: string, name: string) => {
@@ -210,7 +221,7 @@ export const setup: Setup = (dirs, ctx) => {
       const key = ResponseCache.key(req);
       const hit = cache.lookup(key);
       if (hit && hit.remaining > 0) {
-        m.cacheHits.inc({ ...labels, type: hit.item.kind });
+        m.cacheHits.inc({ server: ctx.server, type: hit.item.kind, zones: zonesLabel, view: "" });
         if (cache.shouldPrefetch(hit.item, hit.remaining)) {
           hit.item.prefetching = true;
           m.cachePrefetch.inc(labels);

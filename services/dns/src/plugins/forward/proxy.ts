@@ -71,8 +71,13 @@ export class Proxy {
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       if (this.pending.size === 0 && this.udp) {
-        this.udp.close();
+        const sock = this.udp;
         this.udp = undefined;
+        try {
+          sock.close();
+        } catch {
+          // already closed
+        }
       } else this.touch();
     }, this.opts.expireMs);
     this.idleTimer.unref();
@@ -112,13 +117,19 @@ export class Proxy {
         reject,
         timer,
       });
-      sock.send(out, this.addr.port, this.addr.host, (err) => {
-        if (err) {
-          clearTimeout(timer);
-          this.pending.delete(id);
-          reject(new UpstreamError(`write udp ${this.label}: ${err.message}`));
-        }
-      });
+      try {
+        sock.send(out, this.addr.port, this.addr.host, (err) => {
+          if (err) {
+            clearTimeout(timer);
+            this.pending.delete(id);
+            reject(new UpstreamError(`write udp ${this.label}: ${err.message}`));
+          }
+        });
+      } catch (err) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(new UpstreamError(`write udp ${this.label}: ${(err as Error).message}`));
+      }
     });
   }
 
@@ -193,7 +204,11 @@ export class Proxy {
       p.reject(new UpstreamError("proxy closed"));
     }
     this.pending.clear();
-    this.udp?.close();
+    try {
+      this.udp?.close();
+    } catch {
+      // already closed
+    }
     this.udp = undefined;
   }
 }

@@ -5,6 +5,14 @@ import { fqdnCase, type Plugin } from "../../message.ts";
 import type { Setup } from "../../setup.ts";
 import { parseLoop } from "./parse.ts";
 
+function safeClose(sock: ReturnType<typeof createSocket>): void {
+  try {
+    sock.close();
+  } catch {
+    // already closed
+  }
+}
+
 function randomLabel(): string {
   return randomBytes(8).readBigUInt64BE().toString();
 }
@@ -27,10 +35,13 @@ export const setup: Setup = (dirs, ctx) => {
     new Promise<boolean>((resolve) => {
       const sock = createSocket(host.includes(":") ? "udp6" : "udp4");
       sockets.add(sock);
+      let finished = false;
       const done = (ok: boolean) => {
+        if (finished) return;
+        finished = true;
         clearTimeout(timer);
         sockets.delete(sock);
-        sock.close();
+        safeClose(sock);
         resolve(ok);
       };
       const timer = setTimeout(() => done(false), 2000);
@@ -61,7 +72,7 @@ export const setup: Setup = (dirs, ctx) => {
   });
   ctx.onShutdown(() => {
     stopped = true;
-    for (const s of sockets) s.close();
+    for (const s of sockets) safeClose(s);
   });
 
   const plugin: Plugin = {
