@@ -69,7 +69,10 @@ export function staleConditions(
   return changed ? out : undefined;
 }
 
-/** The taints the Ready condition implies (TaintNodesByCondition + taint-based eviction). */
+/**
+ * The taints the Ready condition and spec.unschedulable imply (TaintNodesByCondition and
+ * taint-based eviction): not-ready or unreachable NoSchedule+NoExecute, unschedulable NoSchedule.
+ */
 export function desiredReadinessTaints(node: Node, nowText: string): Taint[] {
   const ready = node.status?.conditions?.find((c) => c.type === "Ready");
   const key =
@@ -79,8 +82,13 @@ export function desiredReadinessTaints(node: Node, nowText: string): Taint[] {
         ? TAINT_NOT_READY
         : undefined;
   // A node that never reported Ready keeps whatever the kubelet registered it with.
-  if (!ready) return node.spec?.taints ?? [];
-  return withTaints(node, key ? [key] : [], nowText);
+  let taints = ready ? withTaints(node, key ? [key] : [], nowText) : [...(node.spec?.taints ?? [])];
+  const cordoned = taints.some((t) => t.key === TAINT_UNSCHEDULABLE && t.effect === "NoSchedule");
+  if (node.spec?.unschedulable && !cordoned) {
+    taints.push({ key: TAINT_UNSCHEDULABLE, effect: "NoSchedule", timeAdded: nowText });
+  }
+  if (!node.spec?.unschedulable && cordoned) taints = taints.filter((t) => t.key !== TAINT_UNSCHEDULABLE);
+  return taints;
 }
 
 function withTaints(node: Node, keys: string[], nowText: string): Taint[] {
