@@ -36,7 +36,8 @@ function netexec(args: string[]): void {
     setTimeout(() => process.exit(0), delayShutdown * 1000);
   });
 
-  const server = http.createServer((req, res) => {
+  // Go's net/http accepts 1 MB of request headers; Node's default is 16 KB
+  const server = http.createServer({ maxHeaderSize: 1 << 20 }, (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const q = url.searchParams;
     const send = (code: number, body: string, type = "text/plain; charset=utf-8") => {

@@ -44,11 +44,25 @@ function rejectUpgrade(socket: Socket, s: StatusBody): void {
 
 /** The kubelet API on :10250: containerLogs, exec, portForward, healthz, pods. */
 export function createKubeletServer(o: KubeletServerOptions): https.Server {
-  const wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    handleProtocols: (offered) => [...offered][0] ?? false,
+  // Subprotocols are negotiated here, not by ws: "SPDY/3.1+portforward.k8s.io" has a '/', which
+  // ws's token parser refuses, so the header is taken off the request and set on the answer.
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  const chosen = new WeakMap<IncomingMessage, string>();
+  wss.on("headers", (headers, req) => {
+    const p = chosen.get(req);
+    if (p) headers.push(`Sec-WebSocket-Protocol: ${p}`);
   });
+  const accept = (
+    req: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+    protocol: string,
+    serve: (ws: WebSocket) => void,
+  ) => {
+    delete req.headers["sec-websocket-protocol"];
+    chosen.set(req, protocol);
+    wss.handleUpgrade(req, socket, head, serve);
+  };
 
   const authorized = (req: IncomingMessage): boolean => {
     const auth = req.headers.authorization ?? "";
@@ -164,8 +178,7 @@ export function createKubeletServer(o: KubeletServerOptions): https.Server {
           failure(400, "BadRequest", `container ${r.container} is not running in pod ${r.ns}/${r.pod}`),
         );
       const flag = (n: string) => q.get(n) === "true" || q.get(n) === "1";
-      req.headers["sec-websocket-protocol"] = protocol;
-      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      accept(req, socket, head, protocol, (ws: WebSocket) => {
         o.log.info(
           { pod: `${r.ns}/${r.pod}`, container: r.container, command: argv, tty: flag("tty") },
           "exec",
@@ -191,8 +204,9 @@ export function createKubeletServer(o: KubeletServerOptions): https.Server {
         );
       const dial = (port: number) => dialPod(enterNet, port);
       if (negotiate(offered, [SPDY_PORTFORWARD_PROTOCOL])) {
-        req.headers["sec-websocket-protocol"] = SPDY_PORTFORWARD_PROTOCOL;
-        wss.handleUpgrade(req, socket, head, (ws: WebSocket) => serveSpdyPortForward(ws, dial, o.log));
+        accept(req, socket, head, SPDY_PORTFORWARD_PROTOCOL, (ws: WebSocket) =>
+          serveSpdyPortForward(ws, dial, o.log),
+        );
         return;
       }
       const protocol = negotiate(offered, PORTFORWARD_PROTOCOLS);
@@ -203,8 +217,7 @@ export function createKubeletServer(o: KubeletServerOptions): https.Server {
         );
       const ports = parsePorts(url.searchParams);
       if (typeof ports === "string") return rejectUpgrade(socket, failure(400, "BadRequest", ports));
-      req.headers["sec-websocket-protocol"] = protocol;
-      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => serveChannelPortForward(ws, ports, dial));
+      accept(req, socket, head, protocol, (ws: WebSocket) => serveChannelPortForward(ws, ports, dial));
       return;
     }
     rejectUpgrade(

@@ -1,0 +1,8 @@
+export {
+  kubeletProxyPlugin,
+  kubeletTarget,
+  nodeKubeletAddress,
+  proxyUpgrade,
+  type KubeletProxyOptions,
+  type KubeletTarget,
+} from "./proxy.ts";
