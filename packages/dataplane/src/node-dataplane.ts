@@ -1,0 +1,225 @@
+/**
+ * The I/O shell around the pipeline: the node's TUN devices (one per pod, plus `lab0` for the
+ * node's own processes) and the overlay's UDP socket. Packets are read in batches from each TUN,
+ * run through the pipeline, and written out in batches per device.
+ */
+import dgram from "node:dgram";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { TunDevice } from "@klab/tun";
+import { ipToString, parseIP } from "./ip.ts";
+import { registerDataplaneMetrics } from "./metrics.ts";
+import { Pipeline, type Ingress, type Output, type PipelineConfig } from "./pipeline.ts";
+import type { PolicyStage, ServiceNatStage } from "./stages.ts";
+import { decapsulate, encapsulate, VXLAN_PORT } from "./vxlan.ts";
+
+export interface NodeDataplaneOptions extends PipelineConfig {
+  /**
+   * The overlay socket: bound on `address` (default the node IP) and `port` (default 8472).
+   * `false` runs a single node with no overlay.
+   */
+  overlay?: { address?: string; port?: number } | false;
+  logger?: Logger;
+  /** Register the dataplane's metrics here (klab_dataplane_*). */
+  registry?: Registry;
+  /** How often expired conntrack entries are swept. Default 1000 ms. */
+  sweepIntervalMs?: number;
+}
+
+export class NodeDataplane {
+  readonly pipeline: Pipeline;
+  private readonly opts: NodeDataplaneOptions;
+  private readonly log?: Logger;
+  private readonly pods = new Map<number, TunDevice>();
+  private host: TunDevice | undefined;
+  private socket: dgram.Socket | undefined;
+  private overlayPort = VXLAN_PORT;
+  private readonly peers = new Set<number>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly pendingPods = new Map<number, Buffer[]>();
+  private pendingHost: Buffer[] = [];
+  private flushScheduled = false;
+  private readonly out: Output;
+
+  constructor(opts: NodeDataplaneOptions) {
+    this.opts = opts;
+    this.log = opts.logger;
+    this.pipeline = new Pipeline(opts);
+    if (opts.registry)
+      registerDataplaneMetrics(opts.registry, this.pipeline.stats, () => this.pipeline.conntrack.size);
+    this.out = {
+      toPod: (podIP, pkt) => {
+        let q = this.pendingPods.get(podIP);
+        if (!q) this.pendingPods.set(podIP, (q = []));
+        q.push(pkt);
+      },
+      toHost: (pkt) => this.pendingHost.push(pkt),
+      toOverlay: (nodeIP, pkt) => this.sendOverlay(nodeIP, pkt),
+    };
+  }
+
+  get flows() {
+    return this.pipeline.flows;
+  }
+  get conntrack() {
+    return this.pipeline.conntrack;
+  }
+  get stats() {
+    return this.pipeline.stats;
+  }
+  get routes() {
+    return this.pipeline.routes;
+  }
+
+  /** Bind the overlay socket and start sweeping conntrack. */
+  async start(): Promise<void> {
+    const interval = this.opts.sweepIntervalMs ?? 1000;
+    this.sweepTimer = setInterval(() => this.pipeline.conntrack.sweep(), interval);
+    this.sweepTimer.unref();
+    if (this.opts.overlay === false) return;
+    const address = this.opts.overlay?.address ?? this.opts.nodeIP;
+    this.overlayPort = this.opts.overlay?.port ?? VXLAN_PORT;
+    const socket = dgram.createSocket({ type: "udp4", recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
+    socket.on("message", (msg, rinfo) => this.receiveOverlay(msg, rinfo.address));
+    socket.on("error", (err) => this.log?.error({ err }, "overlay socket error"));
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.bind(this.overlayPort, address, () => {
+        socket.off("error", reject);
+        resolve();
+      });
+    });
+    this.socket = socket;
+    this.log?.info({ address, port: this.overlayPort }, "overlay listening");
+  }
+
+  /** Stop reading every device (pod TUNs and lab0 are closed) and close the overlay socket. */
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    const closing = [...this.pods.values(), ...(this.host ? [this.host] : [])].map((t) => t.close());
+    this.pods.clear();
+    this.host = undefined;
+    await Promise.all(closing);
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket) await new Promise<void>((r) => socket.close(() => r()));
+  }
+
+  /** Attach a pod: its TUN (the other end of its eth0) and its IP. */
+  attachPod(podIP: string, tun: TunDevice): void {
+    const ip = parseIP(podIP);
+    if (this.pods.has(ip)) throw new Error(`pod IP ${podIP} is already attached to this node's dataplane`);
+    this.pods.set(ip, tun);
+    this.pipeline.addPod(podIP);
+    const ingress: Ingress = { kind: "pod", podIP: ip };
+    tun.on("error", (err: Error) => this.log?.warn({ err, podIP }, "pod TUN failed"));
+    tun.onPackets((packets) => this.receiveBatch(packets, ingress));
+    this.log?.debug({ podIP, dev: tun.name }, "pod attached");
+  }
+
+  /** Detach a pod and close its TUN (a persistent device stays for a later re-attach). */
+  async detachPod(podIP: string): Promise<void> {
+    const ip = parseIP(podIP);
+    const tun = this.pods.get(ip);
+    this.pods.delete(ip);
+    this.pipeline.removePod(podIP);
+    await tun?.close();
+  }
+
+  /** Attach the node's `lab0` TUN, through which the node's own processes reach pods and Services. */
+  attachHost(tun: TunDevice): void {
+    if (this.host) throw new Error("a host (lab0) TUN is already attached");
+    this.host = tun;
+    const ingress: Ingress = { kind: "node" };
+    tun.on("error", (err: Error) => this.log?.warn({ err }, "lab0 TUN failed"));
+    tun.onPackets((packets) => this.receiveBatch(packets, ingress));
+  }
+
+  /** Route another node's pod CIDR over the overlay to its node IP. */
+  addRemoteNode(podCIDR: string, nodeIP: string): void {
+    this.pipeline.addRemoteNode(podCIDR, nodeIP);
+    this.peers.add(parseIP(nodeIP));
+  }
+
+  removeRemoteNode(podCIDR: string, nodeIP?: string): void {
+    this.pipeline.removeRemoteNode(podCIDR);
+    if (nodeIP) this.peers.delete(parseIP(nodeIP));
+  }
+
+  addLocalAddress(ip: string): void {
+    this.pipeline.addLocalAddress(ip);
+  }
+
+  removeLocalAddress(ip: string): void {
+    this.pipeline.removeLocalAddress(ip);
+  }
+
+  setServiceNat(stage: ServiceNatStage | undefined): void {
+    this.pipeline.serviceNat = stage;
+  }
+
+  setPolicy(stage: PolicyStage | undefined): void {
+    this.pipeline.policy = stage;
+  }
+
+  /** Run packets that entered somewhere through the pipeline (also usable directly by tests). */
+  receiveBatch(packets: Buffer[], ingress: Ingress): void {
+    for (const pkt of packets) this.pipeline.process(pkt, ingress, this.out);
+    this.flush();
+  }
+
+  private receiveOverlay(msg: Buffer, from: string): void {
+    const stats = this.pipeline.stats;
+    let fromIP: number;
+    try {
+      fromIP = parseIP(from);
+    } catch {
+      stats.drop("overlay-bad-peer");
+      return;
+    }
+    if (!this.peers.has(fromIP)) {
+      stats.drop("overlay-unknown-peer");
+      return;
+    }
+    const d = decapsulate(msg);
+    if ("error" in d) {
+      stats.drop(d.error);
+      return;
+    }
+    this.pipeline.process(d.inner, { kind: "overlay", fromNodeIP: fromIP }, this.out);
+    // Datagrams that arrive in one poll are written out together.
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  private sendOverlay(nodeIP: number, pkt: Buffer): void {
+    if (!this.socket) {
+      this.pipeline.stats.drop("overlay-down");
+      return;
+    }
+    const frame = encapsulate(pkt, this.pipeline.nodeIP, nodeIP);
+    this.socket.send(frame, this.overlayPort, ipToString(nodeIP), (err) => {
+      if (err) this.pipeline.stats.drop("overlay-send-failed");
+    });
+  }
+
+  private flush(): void {
+    for (const [podIP, q] of this.pendingPods) {
+      if (q.length === 0) continue;
+      const tun = this.pods.get(podIP);
+      if (tun) tun.write(q);
+      else this.pipeline.stats.drop("pod-detached");
+      this.pendingPods.set(podIP, []);
+    }
+    if (this.pendingHost.length > 0) {
+      if (this.host) this.host.write(this.pendingHost);
+      else for (let i = 0; i < this.pendingHost.length; i++) this.pipeline.stats.drop("no-host-interface");
+      this.pendingHost = [];
+    }
+  }
+}
