@@ -68,9 +68,9 @@ describe("userspace proxy mode", () => {
     ];
     const proxier = new UserspaceProxier("127.0.0.1");
     cleanups.push(() => proxier.close());
-    const [portal] = await proxier.sync(buildServicePorts([svc], eps, "node-1"));
+    const [portal] = await proxier.sync(buildServicePorts([svc], eps, { name: "node-1", ips: [] }));
     for (let i = 0; i < 3; i++) expect(await fetchName(portal.proxyPort)).toBe("up");
-    await proxier.sync(buildServicePorts([svc], [eps[0]], "node-1"));
+    await proxier.sync(buildServicePorts([svc], [eps[0]], { name: "node-1", ips: [] }));
     await expect(fetchName(portal.proxyPort)).resolves.toBe("");
   });
 
@@ -91,7 +91,7 @@ describe("userspace proxy mode", () => {
     );
     const proxier = new UserspaceProxier("127.0.0.1");
     cleanups.push(() => proxier.close());
-    const [portal] = await proxier.sync(buildServicePorts([svc], [eps], "node-1"));
+    const [portal] = await proxier.sync(buildServicePorts([svc], [eps], { name: "node-1", ips: [] }));
     const client = createSocket("udp4");
     cleanups.push(() => new Promise<void>((r) => client.close(() => r())));
     const reply = await new Promise<string>((resolve) => {
