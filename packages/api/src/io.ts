@@ -12,6 +12,7 @@ import {
   type Node as YamlNode,
 } from "yaml";
 import type { KubeObject } from "./types.ts";
+import { emitYaml } from "./yaml-emit.ts";
 
 /** Malformed manifest input; the message names the document and line. */
 export class ManifestError extends Error {
@@ -198,70 +199,10 @@ export function compareYamlKeys(a: string, b: string): number {
   return ar.length - br.length;
 }
 
-/** Plain scalars that YAML 1.1 would read back as something other than a string. */
-const nonStringRe =
-  /^(?:~|null|Null|NULL|y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|[-+]?(?:0b[01_]+|0x[0-9a-fA-F_]+|0[0-7_]+|(?:0|[1-9][0-9_]*)(?::[0-5]?[0-9])*|[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|\.(?:inf|Inf|INF))|\.(?:nan|NaN|NAN)|\d{4}-\d\d?-\d\d?(?:(?:[Tt]|[ \t]+)\d\d?:\d\d:\d\d(?:\.\d*)?(?:[ \t]*(?:Z|[-+]\d\d?(?::\d\d)?))?)?|<<|=)$/;
-
-function plainAllowed(s: string): boolean {
-  if (s === "") return false;
-  if (/^[\s]|[\s]$/.test(s)) return false;
-  if (/^[\[\]{}#&*!|>'"%@`,]/.test(s)) return false;
-  if (/^[-?:](\s|$)/.test(s)) return false;
-  if (/: |:$| #|\t/.test(s)) return false;
-  // non-printable characters need the double-quoted style
-  if (/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\ufeff]/.test(s)) return false;
-  return true;
-}
-
-function scalarNode(v: unknown): Scalar {
-  const node = new Scalar(v);
-  if (typeof v !== "string") return node;
-  if (v === "") {
-    node.type = "QUOTE_DOUBLE";
-  } else if (
-    v.includes("\n") &&
-    !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(v) &&
-    !/^\s*$/.test(v) &&
-    !/[ \t]\n/.test(v)
-  ) {
-    node.type = "BLOCK_LITERAL";
-  } else if (nonStringRe.test(v)) {
-    node.type = "QUOTE_DOUBLE";
-  } else if (plainAllowed(v)) {
-    node.type = "PLAIN";
-  } else if (/[\u0000-\u001f\u007f-\u009f\ufeff]/.test(v)) {
-    node.type = "QUOTE_DOUBLE";
-  } else {
-    node.type = "QUOTE_SINGLE";
-  }
-  return node;
-}
-
-function toNode(v: unknown): YamlNode {
-  if (Array.isArray(v)) {
-    const seq = new YAMLSeq();
-    for (const x of v) seq.items.push(toNode(x === undefined ? null : x));
-    return seq;
-  }
-  if (v && typeof v === "object") {
-    const map = new YAMLMap();
-    const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined);
-    keys.sort(compareYamlKeys);
-    for (const k of keys) map.add({ key: scalarNode(k), value: toNode((v as Record<string, unknown>)[k]) });
-    if (keys.length === 0) map.flow = true;
-    return map;
-  }
-  return scalarNode(v);
-}
-
 /**
  * The YAML `kubectl get -o yaml` prints for an object: keys sorted, lists not indented under their key,
- * strings quoted only where YAML would read them as something else, multi-line strings as `|` blocks.
+ * each string in go-yaml's style (quoted only where needed, `|` blocks), long lines folded at column 80.
  */
 export function toYaml(obj: unknown): string {
-  const doc = new Document(null, { version: "1.1" });
-  const node = toNode(JSON.parse(JSON.stringify(obj ?? null)));
-  if ((isSeq(node) && node.items.length === 0) || (isMap(node) && node.items.length === 0)) node.flow = true;
-  doc.contents = node;
-  return doc.toString({ indentSeq: false, lineWidth: 0, minContentWidth: 0, flowCollectionPadding: false });
+  return emitYaml(JSON.parse(JSON.stringify(obj ?? null)), compareYamlKeys);
 }
