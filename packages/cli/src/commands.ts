@@ -6,6 +6,7 @@ import { register as edge } from "./commands/edge.ts";
 import { register as apiserver } from "./commands/apiserver.ts";
 import { register as nodeAgent } from "./commands/node-agent.ts";
 import { register as ingress } from "./commands/ingress.ts";
+import { register as coredns } from "./commands/coredns.ts";
 
 /**
  * Each subcommand lives in its own module under ./commands/ and exports `register(program)`.
@@ -19,4 +20,5 @@ export function registerCommands(program: Command): void {
   apiserver(program);
   nodeAgent(program);
   ingress(program);
+  coredns(program);
 }

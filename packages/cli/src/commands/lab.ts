@@ -15,7 +15,18 @@ function savedOptions(name: string): LabOptions | undefined {
 }
 
 function existingPlan(name: string): LabPlan {
-  return planLab(savedOptions(name) ?? { name, nodes: 0, apiPort: 6443, proxyMode: "iptables" });
+  return planLab(savedOptions(name) ?? { name, nodes: 1, apiPort: 6443, proxyMode: "iptables" });
+}
+
+interface UpFlags {
+  name: string;
+  nodes: string;
+  apiPort: string;
+  proxyMode: string;
+  httpPort: string;
+  httpsPort: string;
+  bare?: boolean;
+  controlPlaneOnly?: boolean;
 }
 
 export function register(program: Command): void {
@@ -26,35 +37,37 @@ export function register(program: Command): void {
     .option("--nodes <n>", "how many nodes", "2")
     .option("--api-port <port>", "the API server's port on 127.0.0.1", "6443")
     .option("--proxy-mode <mode>", "kube-proxy mode: iptables, ipvs or userspace", "iptables")
+    .option("--http-port <port>", "the ingress's HTTP port on 127.0.0.1", "8080")
+    .option("--https-port <port>", "the ingress's HTTPS port on 127.0.0.1", "8443")
+    .option("--bare", "do not deploy the reference guide's example application")
     .option("--control-plane-only", "start no node agents")
-    .action(
-      async (opts: {
-        name: string;
-        nodes: string;
-        apiPort: string;
-        proxyMode: string;
-        controlPlaneOnly?: boolean;
-      }) => {
-        const options: LabOptions = {
-          name: opts.name,
-          nodes: Number(opts.nodes),
-          apiPort: Number(opts.apiPort),
-          proxyMode: opts.proxyMode as LabOptions["proxyMode"],
-        };
-        const previous = savedOptions(opts.name);
-        if (previous && previous.nodes !== options.nodes) {
-          progress(`lab ${opts.name} exists with ${previous.nodes} nodes; keeping it as it is`);
-          options.nodes = previous.nodes;
-        }
-        const plan = planLab(options);
-        mkdirSync(plan.stateDir, { recursive: true });
-        writeFileSync(join(plan.stateDir, "lab.json"), JSON.stringify(options, null, 2));
-        await up(plan, progress, { withNodes: !opts.controlPlaneOnly });
-        process.stdout.write(
-          `\nThe lab is up. Try:\n  kubectl --kubeconfig ${plan.kubeconfig} get nodes -o wide\n`,
-        );
-      },
-    );
+    .action(async (opts: UpFlags) => {
+      const options: LabOptions = {
+        name: opts.name,
+        nodes: Number(opts.nodes),
+        apiPort: Number(opts.apiPort),
+        proxyMode: opts.proxyMode as LabOptions["proxyMode"],
+        httpPort: Number(opts.httpPort),
+        httpsPort: Number(opts.httpsPort),
+        bare: opts.bare ?? false,
+      };
+      const previous = savedOptions(opts.name);
+      if (previous && previous.nodes !== options.nodes) {
+        progress(`lab ${opts.name} exists with ${previous.nodes} nodes; keeping it as it is`);
+        options.nodes = previous.nodes;
+      }
+      const plan = planLab(options);
+      mkdirSync(plan.stateDir, { recursive: true });
+      writeFileSync(join(plan.stateDir, "lab.json"), JSON.stringify(options, null, 2));
+      await up(plan, progress, { withNodes: !opts.controlPlaneOnly });
+      const https = plan.ingress.httpsPort;
+      process.stdout.write(
+        `\nThe lab is up. Try:\n  kubectl --kubeconfig ${plan.kubeconfig} get nodes -o wide\n` +
+          (plan.bare
+            ? ""
+            : `  curl -k --resolve myapp.com:${https}:127.0.0.1 https://myapp.com:${https}/api\n`),
+      );
+    });
 
   program
     .command("down")

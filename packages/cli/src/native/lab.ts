@@ -14,7 +14,8 @@ import { parse, stringify } from "yaml";
 import { KubeClient } from "@klab/client";
 import type { Node } from "@klab/api";
 import { deleteNetns, ensureNetns, ip, linkExists, listNetns, netnsPids, sysctl } from "./netns.ts";
-import { apiserverPortInLab, type LabPlan, type Member } from "./plan.ts";
+import { apiserverPortInLab, internetCIDR, internetDNS, type LabPlan, type Member } from "./plan.ts";
+import { defaultSettings, installAddons } from "../addons/index.ts";
 import { listProcessIds, runningPid, startProcess, stopProcess, terminate } from "./processes.ts";
 
 export type Progress = (line: string) => void;
@@ -86,8 +87,16 @@ export async function up(plan: LabPlan, progress: Progress, options: UpOptions =
     await ip(["link", "add", plan.bridge, "type", "bridge"], plan.labNetns);
   }
   await ip(["link", "set", plan.bridge, "up"], plan.labNetns);
-  for (const member of [plan.controlPlane, ...plan.nodes]) await wireMember(plan, member);
-  for (const node of plan.nodes) await sysctl(node.netns, "net.ipv4.ip_forward", "1");
+  for (const member of [plan.controlPlane, plan.edge, ...plan.nodes]) await wireMember(plan, member);
+  for (const node of plan.nodes) {
+    await sysctl(node.netns, "net.ipv4.ip_forward", "1");
+    // The only way out of a node is the edge, and all it holds is the emulated internet.
+    await ip(["route", "replace", internetCIDR, "via", plan.edge.ip], node.netns);
+    // `ip netns exec` shows a node this file as /etc/resolv.conf: dnsPolicy Default and
+    // CoreDNS's `forward . /etc/resolv.conf` reach the emulated internet's DNS.
+    mkdirSync(netnsEtc(node.netns), { recursive: true });
+    writeFileSync(join(netnsEtc(node.netns), "resolv.conf"), `nameserver ${internetDNS}\n`);
+  }
 
   progress(`starting the control plane in ${plan.controlPlane.netns} (${plan.controlPlane.ip})`);
   const cpState = join(plan.stateDir, "control-plane");
@@ -132,6 +141,20 @@ export async function up(plan: LabPlan, progress: Progress, options: UpOptions =
       return true;
     });
     progress(`API server ready at https://127.0.0.1:${plan.apiPort}`);
+    const created = await installAddons(
+      client,
+      {
+        ...defaultSettings,
+        apiServerURL: `https://${plan.controlPlane.ip}:${apiserverPortInLab}`,
+        proxyMode: plan.proxyMode,
+      },
+      { example: !plan.bare },
+    );
+    if (created.length)
+      progress(
+        `installed ${created.length} objects: kube-proxy, CoreDNS, ingress-nginx${plan.bare ? "" : ", the guide's example"}`,
+      );
+    startEdge(plan);
     if (options.withNodes === false) return;
 
     for (const node of plan.nodes) {
@@ -168,6 +191,50 @@ export async function up(plan: LabPlan, progress: Progress, options: UpOptions =
   }
 }
 
+function netnsEtc(netns: string): string {
+  return join("/etc/netns", netns);
+}
+
+function startEdge(plan: LabPlan): void {
+  const ingress = "ingress-nginx/ingress-nginx-controller";
+  startProcess(plan.stateDir, {
+    id: "edge",
+    netns: plan.edge.netns,
+    args: [
+      "edge",
+      "--kubeconfig",
+      plan.nodeKubeconfig,
+      "--interface",
+      "eth0",
+      "--manage-routes",
+      "--internet",
+      "--publish",
+      `unix:${plan.ingress.httpSocket}=${ingress}:80`,
+      `unix:${plan.ingress.httpsSocket}=${ingress}:443`,
+    ],
+  });
+  startProcess(plan.stateDir, {
+    id: "relay-ingress-http",
+    args: [
+      "relay",
+      "--listen",
+      `tcp:127.0.0.1:${plan.ingress.httpPort}`,
+      "--connect",
+      `unix:${plan.ingress.httpSocket}`,
+    ],
+  });
+  startProcess(plan.stateDir, {
+    id: "relay-ingress-https",
+    args: [
+      "relay",
+      "--listen",
+      `tcp:127.0.0.1:${plan.ingress.httpsPort}`,
+      "--connect",
+      `unix:${plan.ingress.httpsSocket}`,
+    ],
+  });
+}
+
 /** Removes every process, namespace and file the lab made; safe on a half-made lab. */
 export async function down(plan: LabPlan, progress: Progress): Promise<void> {
   const problems = preflight().filter((p) => !p.includes("/dev/net/tun"));
@@ -191,6 +258,7 @@ export async function down(plan: LabPlan, progress: Progress): Promise<void> {
   for (const ns of namespaces) {
     progress(`deleting network namespace ${ns}`);
     await deleteNetns(ns);
+    rmSync(netnsEtc(ns), { recursive: true, force: true });
   }
   rmSync(plan.stateDir, { recursive: true, force: true });
   progress(`lab ${plan.name} removed`);

@@ -13,6 +13,11 @@ export interface LabOptions {
   stateDir?: string;
   apiPort: number;
   proxyMode: "iptables" | "ipvs" | "userspace";
+  /** Host ports for the ingress (HTTP, HTTPS) on 127.0.0.1. */
+  httpPort?: number;
+  httpsPort?: number;
+  /** Skip the guide's example application. */
+  bare?: boolean;
 }
 
 export interface Member {
@@ -33,11 +38,16 @@ export interface LabPlan {
   bridge: string;
   nodeNetworkPrefix: number;
   controlPlane: Member;
+  /** The outside world: cloud load balancer, host publishing, the emulated internet. */
+  edge: Member;
   nodes: Member[];
   apiPort: number;
   proxyMode: LabOptions["proxyMode"];
   /** The API server's socket, reachable from every namespace through the filesystem. */
   apiSocket: string;
+  /** The ingress, published by the edge on these sockets and by relays on the host's ports. */
+  ingress: { httpPort: number; httpsPort: number; httpSocket: string; httpsSocket: string };
+  bare: boolean;
   /** The kubeconfig for the host (https://127.0.0.1:<apiPort>). */
   kubeconfig: string;
   /** The kubeconfig for node agents (https://172.29.0.2:6443 inside the lab). */
@@ -46,6 +56,10 @@ export interface LabPlan {
 
 export const nodeNetwork = { base: [172, 29, 0, 0] as const, prefix: 16 };
 export const apiserverPortInLab = 6443;
+/** The edge sits at the top of the node network, next to the LoadBalancer pool. */
+export const edgeAddress = "172.29.255.254";
+export const internetCIDR = "203.0.113.0/24";
+export const internetDNS = "203.0.113.53";
 
 export function labHome(env = process.env): string {
   return env.KLAB_HOME ?? join(homedir(), ".klab");
@@ -93,10 +107,18 @@ export function planLab(options: LabOptions): LabPlan {
     bridge: "klab0",
     nodeNetworkPrefix: nodeNetwork.prefix,
     controlPlane: member("control-plane", 2, "vcp"),
+    edge: { ...member("edge", 0, "vedge"), ip: edgeAddress },
     nodes: Array.from({ length: options.nodes }, (_, i) => member(`node-${i + 1}`, i + 3, `vn${i + 1}`)),
     apiPort: options.apiPort,
     proxyMode: options.proxyMode,
     apiSocket: join(stateDir, "run", "apiserver.sock"),
+    ingress: {
+      httpPort: options.httpPort ?? 8080,
+      httpsPort: options.httpsPort ?? 8443,
+      httpSocket: join(stateDir, "run", "ingress-http.sock"),
+      httpsSocket: join(stateDir, "run", "ingress-https.sock"),
+    },
+    bare: options.bare ?? false,
     kubeconfig: join(stateDir, "kubeconfig"),
     nodeKubeconfig: join(stateDir, "node-kubeconfig"),
   };
