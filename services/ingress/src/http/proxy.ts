@@ -84,6 +84,7 @@ export class UpstreamPool {
         setHost: false,
       });
       req.on("socket", (socket) => {
+        socket.setNoDelay(true);
         const armRead = (): void => {
           connected = true;
           clearTimeout(connectTimer);

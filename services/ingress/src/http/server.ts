@@ -128,7 +128,7 @@ export class IngressServer {
       socket.destroy();
     });
     // nginx answers plain HTTP on the TLS port with a 400 page instead of a handshake failure.
-    this.httpsFront = net.createServer((socket) => {
+    this.httpsFront = net.createServer({ noDelay: true }, (socket) => {
       this.track(socket);
       socket.once("data", (first) => {
         socket.pause();
@@ -172,7 +172,7 @@ export class IngressServer {
 
   async start(): Promise<{ http: number; https: number }> {
     const address = this.opts.address ?? "0.0.0.0";
-    const httpListener = net.createServer((socket) => {
+    const httpListener = net.createServer({ noDelay: true }, (socket) => {
       this.track(socket);
       this.h1.emit("connection", socket);
     });
