@@ -68,6 +68,7 @@ export class PodWorker {
   private terminating = false;
   private stopped = false;
   private sandboxError?: string;
+  private exitPendingSince: Record<string, number> = {};
 
   constructor(
     private pod: Pod,
@@ -193,6 +194,15 @@ export class PodWorker {
       if (rec.run && !rec.exit) {
         const exit = readExit(rec.run.dir);
         if (!exit && containerAlive(rec.run)) continue;
+        if (!exit) {
+          // the process is gone and its shim is about to record how it ended
+          const since = (this.exitPendingSince[c.name] ??= Date.now());
+          if (Date.now() - since < 5000) {
+            next = Math.min(next, 100);
+            continue;
+          }
+        }
+        delete this.exitPendingSince[c.name];
         const e = exit ?? { exitCode: 137, finishedAt: now() };
         rec.exit = { ...e, reason: terminatedReason(e.exitCode) };
         this.stopProbes(live);
