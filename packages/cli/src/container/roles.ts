@@ -10,21 +10,30 @@ import { parse, stringify } from "yaml";
 import { KubeClient } from "@klab/client";
 import type { Node } from "@klab/api";
 import { klabBin } from "../native/processes.ts";
+import { edgeAddress, internetCIDR, internetDNS } from "../native/plan.ts";
+import { defaultSettings, installAddons } from "../addons/index.ts";
 
 export const sharedDir = process.env.KLAB_SHARED_DIR ?? "/var/lib/klab-shared";
 export const stateRoot = process.env.KLAB_STATE_DIR ?? "/var/lib/klab";
 export const nodeKubeconfig = join(sharedDir, "node-kubeconfig");
 const apiPort = 6443;
 
-/** This container's address on the node network (KLAB_NODE_NETWORK, default 172.29.0.0/16). */
-export function labAddress(network = process.env.KLAB_NODE_NETWORK ?? "172.29.0.0/16"): string {
+/** This container's address and interface on the node network (KLAB_NODE_NETWORK, default 172.29.0.0/16). */
+export function labInterface(network = process.env.KLAB_NODE_NETWORK ?? "172.29.0.0/16"): {
+  ip: string;
+  dev: string;
+} {
   const prefix = network.split(".").slice(0, 2).join(".") + ".";
   const out = execFileSync("ip", ["-4", "-o", "addr", "show"], { encoding: "utf8" });
   for (const line of out.split("\n")) {
-    const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(line);
-    if (m && m[1]!.startsWith(prefix)) return m[1]!;
+    const m = /^\d+:\s+(\S+)\s+inet (\d+\.\d+\.\d+\.\d+)\//.exec(line);
+    if (m && m[2]!.startsWith(prefix)) return { dev: m[1]!, ip: m[2]! };
   }
   throw new Error(`no address in ${network} on this container: is it attached to the lab network?`);
+}
+
+export function labAddress(): string {
+  return labInterface().ip;
 }
 
 /** The lab has no route out: drop the default route Docker gives a container on a published network. */
@@ -97,11 +106,54 @@ export async function controlPlane(outDir: string | undefined): Promise<void> {
     mkdirSync(outDir, { recursive: true });
     rewriteKubeconfig(kubeconfig, join(outDir, "kubeconfig"), `https://127.0.0.1:${apiPort}`);
   }
+  const client = KubeClient.fromKubeconfig(nodeKubeconfig);
+  try {
+    for (;;) {
+      try {
+        await client.request("GET", "/readyz");
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    const proxyMode = (process.env.KLAB_PROXY_MODE ?? "iptables") as "iptables" | "ipvs" | "userspace";
+    await installAddons(
+      client,
+      { ...defaultSettings, apiServerURL: `https://${ip}:${apiPort}`, proxyMode },
+      { example: process.env.KLAB_BARE !== "1" },
+    );
+  } finally {
+    await client.close();
+  }
+}
+
+export async function edge(): Promise<void> {
+  dropDefaultRoute();
+  const { dev } = labInterface();
+  await waitForFile(nodeKubeconfig, "the control plane's node kubeconfig");
+  const ingress = "ingress-nginx/ingress-nginx-controller";
+  supervise([
+    klab([
+      "edge",
+      "--kubeconfig",
+      nodeKubeconfig,
+      "--interface",
+      dev,
+      "--manage-routes",
+      "--internet",
+      "--publish",
+      `tcp:0.0.0.0:8080=${ingress}:80`,
+      `tcp:0.0.0.0:8443=${ingress}:443`,
+    ]),
+  ]);
 }
 
 export async function node(name: string): Promise<void> {
   dropDefaultRoute();
   const ip = labAddress();
+  // The only way out of a node is the edge, which holds the emulated internet and its DNS.
+  execFileSync("ip", ["route", "replace", internetCIDR, "via", edgeAddress]);
+  writeFileSync("/etc/resolv.conf", `nameserver ${internetDNS}\n`);
   await waitForFile(nodeKubeconfig, "the control plane's node kubeconfig");
   const agent = klab([
     "node-agent",
@@ -117,14 +169,71 @@ export async function node(name: string): Promise<void> {
   supervise([agent]);
 }
 
+interface Workload {
+  status?: {
+    replicas?: number;
+    availableReplicas?: number;
+    desiredNumberScheduled?: number;
+    numberReady?: number;
+  };
+  spec?: { replicas?: number };
+}
+
+/** The lab is ready when its nodes are, and its addons and example serve. */
+export async function labReady(
+  client: KubeClient,
+  expectedNodes: number,
+  example: boolean,
+): Promise<string | undefined> {
+  const nodes = await client.list<Node>("v1", "nodes");
+  const ready = nodes.items.filter((n) =>
+    n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+  );
+  if (ready.length < expectedNodes) return `${ready.length}/${expectedNodes} nodes Ready`;
+  const deployments = [
+    ["kube-system", "coredns"],
+    ["ingress-nginx", "ingress-nginx-controller"],
+    ...(example
+      ? [
+          ["default", "web"],
+          ["default", "api"],
+        ]
+      : []),
+  ];
+  for (const [ns, name] of deployments) {
+    const d = await client.get<Workload>("apps/v1", "deployments", ns, name!);
+    const want = d?.spec?.replicas ?? 1;
+    if ((d?.status?.availableReplicas ?? 0) < want) return `deployment ${ns}/${name} not available`;
+  }
+  const proxy = await client.get<Workload>("apps/v1", "daemonsets", "kube-system", "kube-proxy");
+  const desired = proxy?.status?.desiredNumberScheduled ?? 0;
+  if (desired === 0 || (proxy?.status?.numberReady ?? 0) < desired)
+    return "daemonset kube-system/kube-proxy not ready";
+  return undefined;
+}
+
 /** Exit status for Docker's healthcheck: 0 when this role is ready. */
 export async function health(role: string, nodeName: string): Promise<boolean> {
+  if (role === "edge") {
+    try {
+      const res = await fetch("http://127.0.0.1:9101/healthz");
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }
   if (!existsSync(nodeKubeconfig)) return false;
   const client = KubeClient.fromKubeconfig(nodeKubeconfig);
   try {
     if (role === "control-plane") {
       await client.request("GET", "/readyz");
-      return true;
+      const notReady = await labReady(
+        client,
+        Number(process.env.KLAB_NODES ?? 0),
+        process.env.KLAB_BARE !== "1",
+      );
+      if (notReady) process.stderr.write(`${notReady}\n`);
+      return notReady === undefined;
     }
     const node = await client.get<Node>("v1", "nodes", undefined, nodeName);
     return node?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
