@@ -235,13 +235,16 @@ export class IngressServer {
   private onRequest(req: AnyRequest, res: AnyResponse): void {
     this.inFlight++;
     const started = process.hrtime.bigint();
+    // While draining, finish this request and let the client reconnect elsewhere.
+    if (this.stopping && req.httpVersionMajor < 2) (res as ServerResponse).shouldKeepAlive = false;
     const scheme = (req.socket as tls.TLSSocket).encrypted ? "https" : "http";
     let decision: Decision;
     try {
       decision = this.decide(req, scheme);
     } catch (err) {
       this.log.error({ err }, "routing failed");
-      this.finish(req, res, started, 500, undefined, [], "", undefined);
+      this.sendStatus(req, res, 500, false);
+      this.finish(req, res, started, 500, undefined, [], "");
       return;
     }
     const requestId = header(req, "x-request-id") || randomBytes(16).toString("hex");
@@ -251,17 +254,17 @@ export class IngressServer {
       !this.limiter.admit(`${decision.rateLimit.key}|${remoteAddr}`, decision.rateLimit.limit)
     ) {
       this.sendStatus(req, res, 503, decision.hsts);
-      this.finish(req, res, started, 503, decision, [], requestId, undefined);
+      this.finish(req, res, started, 503, decision, [], requestId);
       return;
     }
     if (decision.kind === "respond") {
       this.sendStatus(req, res, decision.status, decision.hsts);
-      this.finish(req, res, started, decision.status, decision, [], requestId, undefined);
+      this.finish(req, res, started, decision.status, decision, [], requestId);
       return;
     }
     if (decision.kind === "redirect") {
       this.sendStatus(req, res, decision.status, decision.hsts, { location: decision.url });
-      this.finish(req, res, started, decision.status, decision, [], requestId, undefined);
+      this.finish(req, res, started, decision.status, decision, [], requestId);
       return;
     }
     this.proxy(req, res, decision, scheme, requestId, remoteAddr, started).catch((err) => {
@@ -360,7 +363,7 @@ export class IngressServer {
     const body = await this.readBody(req, a.proxyBodySize);
     if (body === "too-large") {
       this.sendStatus(req, res, 413, d.hsts);
-      this.finish(req, res, started, 413, d, [], requestId, 0);
+      this.finish(req, res, started, 413, d, [], requestId);
       return;
     }
     const headers = this.upstreamHeaders(req, scheme, requestId, remoteAddr);
@@ -419,7 +422,7 @@ export class IngressServer {
     if (!response) {
       const status = lastError?.kind === "timeout" ? 504 : 502;
       if (!res.destroyed) this.sendStatus(req, res, status, d.hsts);
-      this.finish(req, res, started, status, d, attempts, requestId, undefined);
+      this.finish(req, res, started, status, d, attempts, requestId);
       return;
     }
     const out: OutgoingHttpHeaders = {};
@@ -454,7 +457,7 @@ export class IngressServer {
         "upstream sent headers that cannot be forwarded",
       );
       res.destroy();
-      this.finish(req, res, started, 502, d, attempts, requestId, 0);
+      this.finish(req, res, started, 502, d, attempts, requestId);
       return;
     }
     const trailersOf = response.trailers;
@@ -475,7 +478,7 @@ export class IngressServer {
       if (!upstreamBody.readableEnded) upstreamBody.destroy();
       last.responseLength = bodyBytes;
       last.responseTime = (performance.now() - attemptStart) / 1000;
-      this.finish(req, res, started, response!.status, d, attempts, requestId, undefined, true);
+      this.finish(req, res, started, response!.status, d, attempts, requestId, true);
     });
   }
 
@@ -488,7 +491,6 @@ export class IngressServer {
     d: Decision | undefined,
     attempts: UpstreamAttempt[],
     requestId: string,
-    _unused: number | undefined,
     alreadyClosed = false,
   ): void {
     const done = (): void => {
