@@ -7,6 +7,7 @@
  *   api.url         https://127.0.0.1:<port>
  *   api.kubeconfig  path of DIR/kubeconfig (cluster "klab", user "admin", context "klab")
  *   api.token       the admin bearer token;  api.caPem  the cluster CA (PEM);  api.stateDir
+ *   api.pid()       the server's process id (changes after restart())
  *   await api.kubectl(["get", "pods", "-A"], { input })  → { stdout, stderr, code } (never throws)
  *   await api.stop()      SIGTERM, waits for exit (state dir kept: restart() works after it)
  *   await api.kill9()     SIGKILL, waits for exit
@@ -32,6 +33,7 @@ export interface TestApiServer {
   token: string;
   caPem: string;
   stateDir: string;
+  pid(): number;
   kubectl(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<KubectlResult>;
   stop(): Promise<void>;
   kill9(): Promise<void>;
@@ -126,6 +128,7 @@ export async function startApiServer(
     token: readFileSync(join(stateDir, "admin-token"), "utf8").trim(),
     caPem: readFileSync(join(stateDir, "pki", "ca.crt"), "utf8"),
     stateDir,
+    pid: () => child.pid!,
     kubectl(args, o = {}) {
       return new Promise((res) => {
         const p = spawn("kubectl", args, {

@@ -81,10 +81,6 @@ function writeOptions(query: Query): WriteOptions {
   return { dryRun: values.length > 0 };
 }
 
-function send(reply: FastifyReply, code: number, body: unknown): FastifyReply {
-  return reply.code(code).type("application/json").send(JSON.stringify(body));
-}
-
 export interface ResourceHandlerDeps {
   registry: Registry;
   store: Store;
@@ -115,7 +111,7 @@ export class ResourceHandler {
         if (rt.namespaced && ns === undefined) throw errors.methodNotAllowed();
         const body = decodeObject(req.body as Buffer, req.headers["content-type"]) as Obj;
         const created = this.d.registry.create(rt, ns, body, writeOptions(query));
-        return send(reply, 201, created);
+        return this.send(reply, 201, created);
       }
       if (method === "DELETE") {
         if (!rt.verbs.includes("deletecollection")) throw errors.methodNotAllowed();
@@ -125,7 +121,7 @@ export class ResourceHandler {
           { labelSelector: q(query, "labelSelector"), fieldSelector: q(query, "fieldSelector") },
           this.deleteOptions(req, query),
         );
-        return send(reply, 200, {
+        return this.send(reply, 200, {
           kind: rt.listKind,
           apiVersion: rt.apiVersion,
           metadata: { resourceVersion: this.d.registry.resourceVersion },
@@ -142,53 +138,65 @@ export class ResourceHandler {
           const rep = negotiate(req.headers.accept);
           if (p.watch) return this.watch(req, reply, rt, ns, name, rep);
           const o = this.d.registry.get(rt, ns, name);
-          return send(reply, 200, this.represent(rt, [o], rep, query, undefined, true));
+          return this.send(reply, 200, this.represent(rt, [o], rep, query, undefined, true));
         }
         case "PUT": {
           const body = decodeObject(req.body as Buffer, req.headers["content-type"]) as Obj;
-          return send(reply, 200, this.d.registry.update(rt, ns, name, body, undefined, writeOptions(query)));
+          return this.send(
+            reply,
+            200,
+            this.d.registry.update(rt, ns, name, body, undefined, writeOptions(query)),
+          );
         }
         case "PATCH":
-          return send(reply, 200, this.patch(req, rt, ns, name, undefined, query));
+          return this.send(reply, 200, this.patch(req, rt, ns, name, undefined, query));
         case "DELETE":
-          return send(reply, 200, this.d.registry.delete(rt, ns, name, this.deleteOptions(req, query)));
+          return this.send(reply, 200, this.d.registry.delete(rt, ns, name, this.deleteOptions(req, query)));
         default:
           throw errors.methodNotAllowed();
       }
     }
 
     if (sub === "status" && rt.subresources.includes("status")) {
-      if (method === "GET") return send(reply, 200, this.d.registry.get(rt, ns, name));
+      if (method === "GET") return this.send(reply, 200, this.d.registry.get(rt, ns, name));
       if (method === "PUT") {
         const body = decodeObject(req.body as Buffer, req.headers["content-type"]) as Obj;
-        return send(reply, 200, this.d.registry.update(rt, ns, name, body, "status", writeOptions(query)));
+        return this.send(
+          reply,
+          200,
+          this.d.registry.update(rt, ns, name, body, "status", writeOptions(query)),
+        );
       }
-      if (method === "PATCH") return send(reply, 200, this.patch(req, rt, ns, name, "status", query));
+      if (method === "PATCH") return this.send(reply, 200, this.patch(req, rt, ns, name, "status", query));
       throw errors.methodNotAllowed();
     }
     if (sub === "scale" && rt.subresources.includes("scale")) {
-      if (method === "GET") return send(reply, 200, this.d.registry.getScale(rt, ns, name));
+      if (method === "GET") return this.send(reply, 200, this.d.registry.getScale(rt, ns, name));
       if (method === "PUT") {
         const body = decodeObject(req.body as Buffer, req.headers["content-type"]) as Obj;
-        return send(reply, 200, this.d.registry.updateScale(rt, ns, name, body, writeOptions(query)));
+        return this.send(reply, 200, this.d.registry.updateScale(rt, ns, name, body, writeOptions(query)));
       }
       if (method === "PATCH") {
         const scale = this.d.registry.getScale(rt, ns, name);
         const patched = this.applyPatch(req, scale) as Obj;
-        return send(reply, 200, this.d.registry.updateScale(rt, ns, name, patched, writeOptions(query)));
+        return this.send(reply, 200, this.d.registry.updateScale(rt, ns, name, patched, writeOptions(query)));
       }
       throw errors.methodNotAllowed();
     }
     if (sub === "finalize" && rt.group === "" && rt.plural === "namespaces") {
       if (method !== "PUT") throw errors.methodNotAllowed();
       const body = decodeObject(req.body as Buffer, req.headers["content-type"]) as Obj;
-      return send(reply, 200, this.d.registry.update(rt, ns, name, body, "finalize", writeOptions(query)));
+      return this.send(
+        reply,
+        200,
+        this.d.registry.update(rt, ns, name, body, "finalize", writeOptions(query)),
+      );
     }
     if (sub === "binding" && rt.group === "" && rt.plural === "pods") {
       if (method !== "POST") throw errors.methodNotAllowed();
       const body = decodeObject(req.body as Buffer, req.headers["content-type"]) as Obj;
       this.d.registry.bind(ns!, name, body, writeOptions(query));
-      return send(reply, 201, {
+      return this.send(reply, 201, {
         kind: "Status",
         apiVersion: "v1",
         metadata: {},
@@ -197,6 +205,15 @@ export class ResourceHandler {
       });
     }
     throw errors.resourceNotFound();
+  }
+
+  /**
+   * Answers only once every write so far is durable: an acknowledged write survives a crash, and
+   * a read never shows a write that a crash could still undo.
+   */
+  private async send(reply: FastifyReply, code: number, body: unknown): Promise<FastifyReply> {
+    await this.d.store.durable();
+    return reply.code(code).type("application/json").send(JSON.stringify(body));
   }
 
   private deleteOptions(req: FastifyRequest, query: Query): DeleteOptions {
@@ -304,7 +321,7 @@ export class ResourceHandler {
     ns: string | undefined,
     query: Query,
     rep: Representation,
-  ): FastifyReply {
+  ): Promise<FastifyReply> {
     const result = this.d.registry.list(rt, ns, {
       labelSelector: q(query, "labelSelector"),
       fieldSelector: q(query, "fieldSelector"),
@@ -314,17 +331,17 @@ export class ResourceHandler {
     const listMeta: Record<string, unknown> = { resourceVersion: result.resourceVersion };
     if (result.continue) listMeta.continue = result.continue;
     if (result.remainingItemCount !== undefined) listMeta.remainingItemCount = result.remainingItemCount;
-    return send(reply, 200, this.represent(rt, result.items, rep, query, listMeta, false));
+    return this.send(reply, 200, this.represent(rt, result.items, rep, query, listMeta, false));
   }
 
-  private watch(
+  private async watch(
     req: FastifyRequest,
     reply: FastifyReply,
     rt: ResourceType,
     ns: string | undefined,
     name: string | undefined,
     rep: Representation,
-  ): unknown {
+  ): Promise<unknown> {
     const query = req.query as Query;
     let fieldSelector = q(query, "fieldSelector");
     if (name !== undefined)
@@ -356,6 +373,8 @@ export class ResourceHandler {
         throw e;
       }
     }
+    // Start from committed state only, like every other answer.
+    await this.d.store.durable();
     const initialEvents = fromRv === undefined && sendInitial !== "false";
     const snapshot =
       fromRv === undefined

@@ -20,13 +20,14 @@ const cm = (name: string, ns = "default"): Obj => ({
 });
 
 describe("Store", () => {
-  it("gives every write the next resourceVersion and keeps counting after a reopen", () => {
+  it("gives every write the next resourceVersion and keeps counting after a reopen", async () => {
     const dir = fresh();
     let s = new Store(dir);
     const a = s.put("configmaps", cm("a"), undefined);
     const b = s.put("configmaps", cm("b"), undefined);
     expect(Number(b.metadata.resourceVersion)).toBe(Number(a.metadata.resourceVersion) + 1);
     s.delete("configmaps", b);
+    await s.durable();
     const rv = s.resourceVersion;
     s.close();
     s = new Store(dir);
@@ -53,19 +54,23 @@ describe("Store", () => {
     s.close();
   });
 
-  it("replays changes after a resourceVersion and refuses ones older than its window", () => {
+  it("replays changes after a resourceVersion and refuses ones older than its window", async () => {
     const s = new Store(fresh(), 8);
     const start = s.resourceVersion;
     for (let i = 0; i < 4; i++) s.put("configmaps", cm(`o${i}`), undefined);
+    await s.durable();
     const seen: StoreEvent[] = [];
     const stop = s.watch("configmaps", start + 2, (e) => seen.push(e));
     expect(seen.map((e) => e.object.metadata.name)).toEqual(["o2", "o3"]);
     s.put("services", cm("svc"), undefined);
     const prev = s.get("configmaps", "default", "o0")!;
     s.put("configmaps", { ...prev, data: { x: "1" } }, prev);
+    expect(seen).toHaveLength(2); // watchers hear of a write only once it is durable
+    await s.durable();
     expect(seen.map((e) => e.type)).toEqual(["ADDED", "ADDED", "MODIFIED"]);
     stop();
     for (let i = 0; i < 20; i++) s.put("configmaps", cm(`p${i}`), undefined);
+    await s.durable();
     expect(() => s.watch("configmaps", start, () => {})).toThrow(TooOldResourceVersion);
     s.close();
   });

@@ -1,7 +1,9 @@
-// Durable object storage: SQLite (WAL, synchronous=FULL) is the source of truth, every write is one
-// transaction that also advances the global resourceVersion, so an acknowledged write survives
-// kill -9. A full in-memory copy serves reads, and a window of recent changes serves watches
-// (like kube-apiserver's watch cache in front of etcd).
+// Durable object storage: SQLite (WAL, synchronous=FULL) is the source of truth. Writes apply to
+// the in-memory copy at once and are committed in groups: every write of one event-loop turn goes
+// into one transaction (one fsync) together with the global resourceVersion. Callers acknowledge
+// a write only after `durable()` resolves, and watchers hear of it only then, so a kill -9 loses
+// no acknowledged write. The in-memory copy serves reads, and a window of recent changes serves
+// watches (like kube-apiserver's watch cache in front of etcd).
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -54,6 +56,10 @@ export class Store {
   private oldestRv: number;
   private rv: number;
   private listeners = new Map<string, Set<Listener>>();
+  /** Writes applied in memory and waiting for the next group commit. */
+  private pending: Array<{ event: StoreEvent; ns: string; name: string; data?: string }> = [];
+  private batch?: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void };
+  private failed?: Error;
   private stmts: {
     put: Database.Statement;
     del: Database.Statement;
@@ -130,38 +136,86 @@ export class Store {
 
   /**
    * Stores obj (create or update) under a new resourceVersion, which is written into obj.
-   * Returns only once the transaction is durable.
+   * Durable once `durable()` resolves.
    */
   put(resource: string, obj: Obj, prev: Obj | undefined): Obj {
+    this.checkHealthy();
     const ns = obj.metadata.namespace ?? "";
     const name = obj.metadata.name!;
-    const rv = this.rv + 1;
+    const rv = ++this.rv;
     obj.metadata.resourceVersion = String(rv);
-    const data = JSON.stringify(obj);
-    this.db.transaction(() => {
-      this.stmts.put.run(resource, ns, name, rv, data);
-      this.stmts.setRv.run(rv);
-    })();
-    this.rv = rv;
     this.bucket(resource).set(keyOf(ns, name), obj);
-    this.emit({ type: prev ? "MODIFIED" : "ADDED", rv, resource, object: obj, prev });
+    this.enqueue(
+      { type: prev ? "MODIFIED" : "ADDED", rv, resource, object: obj, prev },
+      ns,
+      name,
+      JSON.stringify(obj),
+    );
     return obj;
   }
 
   /** Removes the object; the DELETED event carries it with the deletion's resourceVersion. */
   delete(resource: string, prev: Obj): Obj {
+    this.checkHealthy();
     const ns = prev.metadata.namespace ?? "";
     const name = prev.metadata.name!;
-    const rv = this.rv + 1;
-    this.db.transaction(() => {
-      this.stmts.del.run(resource, ns, name);
-      this.stmts.setRv.run(rv);
-    })();
-    this.rv = rv;
+    const rv = ++this.rv;
     this.objects.get(resource)?.delete(keyOf(ns, name));
     const gone = { ...prev, metadata: { ...prev.metadata, resourceVersion: String(rv) } };
-    this.emit({ type: "DELETED", rv, resource, object: gone, prev });
+    this.enqueue({ type: "DELETED", rv, resource, object: gone, prev }, ns, name, undefined);
     return gone;
+  }
+
+  private checkHealthy(): void {
+    if (this.failed) throw new Error(`storage failed, restart the apiserver: ${this.failed.message}`);
+  }
+
+  private enqueue(event: StoreEvent, ns: string, name: string, data: string | undefined): void {
+    this.pending.push({ event, ns, name, data });
+    if (!this.batch) {
+      let resolve!: () => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => {});
+      this.batch = { promise, resolve, reject };
+      setImmediate(() => this.commit());
+    }
+  }
+
+  /** Resolves once every write made so far is on disk. */
+  durable(): Promise<void> {
+    return this.batch?.promise ?? Promise.resolve();
+  }
+
+  /** Commits the pending writes in one transaction, then tells watchers. */
+  commit(): void {
+    const batch = this.batch;
+    const ops = this.pending;
+    this.batch = undefined;
+    this.pending = [];
+    if (ops.length === 0) {
+      batch?.resolve();
+      return;
+    }
+    try {
+      this.db.transaction(() => {
+        for (const op of ops) {
+          const e = op.event;
+          if (op.data === undefined) this.stmts.del.run(e.resource, op.ns, op.name);
+          else this.stmts.put.run(e.resource, op.ns, op.name, e.rv, op.data);
+        }
+        this.stmts.setRv.run(ops[ops.length - 1]!.event.rv);
+      })();
+    } catch (e) {
+      this.failed = e as Error;
+      batch?.reject(this.failed);
+      return;
+    }
+    for (const op of ops) this.emit(op.event);
+    batch?.resolve();
   }
 
   private emit(e: StoreEvent): void {
@@ -202,11 +256,15 @@ export class Store {
       const e = this.log[i]!;
       if (e.rv > fromRv && e.resource === resource) listener(e);
     }
+    // fromRv may name a write still waiting for its commit: it must not be delivered twice.
+    const filtered: Listener = (e) => {
+      if (e.rv > fromRv) listener(e);
+    };
     let set = this.listeners.get(resource);
     if (!set) this.listeners.set(resource, (set = new Set()));
-    set.add(listener);
+    set.add(filtered);
     return () => {
-      set.delete(listener);
+      set.delete(filtered);
     };
   }
 
@@ -217,6 +275,7 @@ export class Store {
   }
 
   close(): void {
+    this.commit();
     this.db.close();
   }
 }
