@@ -12,3 +12,4 @@ export { validateLabelSelector, validateLabels, validateObjectMeta } from "./val
 export * from "./allocation.ts";
 export * from "./printers/index.ts";
 export * from "./schema.ts";
+export * from "./quantity.ts";

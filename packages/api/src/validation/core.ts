@@ -31,6 +31,7 @@ import type {
   Endpoints,
   Volume,
 } from "../types.ts";
+import { parseQuantity } from "../quantity.ts";
 import { fieldImmutable, jsonEqual, validateEnum, validateLabels, validateNonnegative } from "./meta.ts";
 import {
   isDNS1123Label,
@@ -237,6 +238,41 @@ function validateProbe(p: Probe | undefined, path: string): FieldError[] {
   ];
 }
 
+const standardResources = ["cpu", "memory", "ephemeral-storage"];
+
+/** Requests and limits: known names, non-negative, requests no larger than limits. */
+function validateResources(c: Container, path: string): FieldError[] {
+  const errs: FieldError[] = [];
+  const req = c.resources?.requests ?? {};
+  const lim = c.resources?.limits ?? {};
+  for (const [kind, list] of [
+    ["limits", lim],
+    ["requests", req],
+  ] as const) {
+    for (const [name, q] of Object.entries(list)) {
+      const p = `${path}.${kind}[${name}]`;
+      if (!standardResources.includes(name) && !name.startsWith("hugepages-") && !name.includes("/"))
+        errs.push(invalid(p, name, "must be a standard resource type or fully qualified"));
+      const v = parseQuantity(q);
+      if (v === undefined) errs.push(invalid(p, String(q), "must be a valid quantity"));
+      else if (v < 0) errs.push(invalid(p, String(q), "must be greater than or equal to 0"));
+    }
+  }
+  for (const [name, q] of Object.entries(req)) {
+    const r = parseQuantity(q);
+    const l = parseQuantity(lim[name]);
+    if (r !== undefined && l !== undefined && lim[name] !== undefined && r > l)
+      errs.push(
+        invalid(
+          `${path}.requests[${name}]`,
+          String(q),
+          `must be less than or equal to ${name} limit of ${String(lim[name])}`,
+        ),
+      );
+  }
+  return errs;
+}
+
 function validateContainers(
   containers: Container[] | undefined,
   path: string,
@@ -294,6 +330,7 @@ function validateContainers(
       else if (!volumes.has(m.name)) errs.push(notFound(`${mp}.name`, m.name));
       if (!m.mountPath) errs.push(required(`${mp}.mountPath`, ""));
     });
+    errs.push(...validateResources(c, `${p}.resources`));
     if (c.imagePullPolicy !== undefined && !["Always", "IfNotPresent", "Never"].includes(c.imagePullPolicy))
       errs.push(notSupported(`${p}.imagePullPolicy`, c.imagePullPolicy, ["Always", "IfNotPresent", "Never"]));
     if (

@@ -447,3 +447,22 @@ describe("networking", () => {
     ).toEqual(["data[tls.crt]: Required value", "data[tls.key]: Required value"]);
   });
 });
+
+describe("container resources", () => {
+  it("requests may not exceed limits", () => {
+    expect(
+      messages({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "p", namespace: "d" },
+        spec: {
+          containers: [
+            { name: "c", image: "x", resources: { requests: { cpu: "2" }, limits: { cpu: "500m" } } },
+          ],
+        },
+      }),
+    ).toEqual([
+      'spec.containers[0].resources.requests[cpu]: Invalid value: "2": must be less than or equal to cpu limit of 500m',
+    ]);
+  });
+});
