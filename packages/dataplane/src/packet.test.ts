@@ -221,3 +221,22 @@ describe("NAT rewrites", () => {
     expect(icmpErrorFor(err, 3, 3, A)).toBeUndefined();
   });
 });
+
+describe("checksum fast path", () => {
+  it("sums aligned and unaligned runs of every length alike", () => {
+    const backing = Buffer.alloc(2100);
+    for (let i = 0; i < backing.length; i++) backing[i] = Math.floor(Math.random() * 256);
+    const slow = (b: Uint8Array, s: number, e: number) => {
+      let sum = 0;
+      for (let i = s; i < e; i += 2) sum += (b[i] << 8) | (i + 1 < e ? b[i + 1] : 0);
+      return fold(sum);
+    };
+    for (const offset of [0, 1, 2, 3, 4, 8]) {
+      for (const len of [0, 1, 63, 64, 65, 66, 67, 1449, 1450, 2000]) {
+        const view = backing.subarray(offset, offset + len);
+        expect(fold(sum16(view, 0, len)), `offset ${offset} length ${len}`).toBe(slow(view, 0, len));
+        if (len > 8) expect(fold(sum16(view, 4, len, 7))).toBe(fold(slow(view, 4, len) + 7));
+      }
+    }
+  });
+});

@@ -16,7 +16,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +29,8 @@ namespace {
 constexpr size_t kMaxPacket = 65536;
 constexpr size_t kMaxBatch = 64;
 constexpr size_t kQueuedBatches = 32;
+// Packets waiting for the writer thread; past this a write drops, like a full device queue.
+constexpr size_t kMaxQueuedWrites = 8192;
 
 struct Batch {
   std::vector<uint8_t> data;
@@ -37,6 +42,48 @@ struct Device;
 void DeliverBatch(Napi::Env env, Napi::Function callback, Device* device, Batch* batch);
 using ReaderTsfn = Napi::TypedThreadSafeFunction<Device, Batch, DeliverBatch>;
 
+// Writing into a TUN runs the receiving namespace's network stack (TCP included) inside the
+// write(2) call, so writes happen on a thread of their own and JavaScript only queues them.
+struct WriteBatch {
+  std::vector<uint8_t> data;
+  std::vector<uint32_t> lengths;
+};
+
+struct Writer {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<WriteBatch> queue;
+  size_t queuedPackets = 0;
+  bool stop = false;
+  std::thread thread;
+  std::atomic<uint64_t> dropped{0};
+};
+
+void WriterLoop(int fd, Writer* w) {
+  std::deque<WriteBatch> batches;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(w->mu);
+      w->cv.wait(lock, [w] { return w->stop || !w->queue.empty(); });
+      if (w->queue.empty() && w->stop) return;
+      batches.swap(w->queue);
+      w->queuedPackets = 0;
+    }
+    for (auto& b : batches) {
+      size_t offset = 0;
+      for (uint32_t len : b.lengths) {
+        ssize_t n;
+        do {
+          n = ::write(fd, b.data.data() + offset, len);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) w->dropped++;
+        offset += len;
+      }
+    }
+    batches.clear();
+  }
+}
+
 struct Device {
   int fd = -1;
   int wakefd = -1;
@@ -47,8 +94,20 @@ struct Device {
   std::thread reader;
   ReaderTsfn tsfn;
   std::unique_ptr<Napi::Promise::Deferred> closeDeferred;
+  std::unique_ptr<Writer> writer;
+
+  void StopWriter() {
+    if (!writer) return;
+    {
+      std::lock_guard<std::mutex> lock(writer->mu);
+      writer->stop = true;
+    }
+    writer->cv.notify_one();
+    if (writer->thread.joinable()) writer->thread.join();
+  }
 
   void CloseFds() {
+    StopWriter();
     if (fd >= 0) ::close(fd);
     if (wakefd >= 0) ::close(wakefd);
     fd = wakefd = -1;
@@ -87,7 +146,8 @@ void ReaderLoop(Device* device) {
           if (errno != EAGAIN && errno != EWOULDBLOCK) batch->error = errno;
           break;
         }
-        used += static_cast<size_t>(n);
+        // Each packet starts 8-byte aligned, so JavaScript can sum words through typed arrays.
+        used += (static_cast<size_t>(n) + 7) & ~static_cast<size_t>(7);
         batch->lengths.push_back(static_cast<uint32_t>(n));
       }
       batch->data.resize(used);
@@ -125,6 +185,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     return DefineClass(env, "TunDevice",
                        {InstanceMethod("startReading", &TunDevice::StartReading),
                         InstanceMethod("write", &TunDevice::Write),
+                        InstanceMethod("dropped", &TunDevice::Dropped),
                         InstanceMethod("close", &TunDevice::Close),
                         InstanceMethod("ref", &TunDevice::Ref),
                         InstanceMethod("unref", &TunDevice::Unref),
@@ -247,7 +308,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     return env.Undefined();
   }
 
-  // write(packets: Buffer[]) -> number of packets the kernel accepted
+  // write(packets: Buffer[]) -> number of packets queued for the device (the rest were dropped)
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Undefined();
@@ -256,18 +317,59 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
       return env.Undefined();
     }
     auto packets = info[0].As<Napi::Array>();
-    uint32_t written = 0;
-    for (uint32_t i = 0; i < packets.Length(); i++) {
-      Napi::Value item = packets[i];
-      if (!item.IsTypedArray()) continue;
-      auto bytes = item.As<Napi::Uint8Array>();
-      ssize_t n;
-      do {
-        n = ::write(device_->fd, bytes.Data(), bytes.ByteLength());
-      } while (n < 0 && errno == EINTR);
-      if (n >= 0) written++;
+    uint32_t count = packets.Length();
+    WriteBatch batch;
+    batch.lengths.reserve(count);
+    std::vector<const uint8_t*> sources;
+    sources.reserve(count);
+    size_t total = 0;
+    for (uint32_t i = 0; i < count; i++) {
+      napi_value item;
+      if (napi_get_element(env, packets, i, &item) != napi_ok) continue;
+      napi_typedarray_type type;
+      size_t len;
+      void* data;
+      bool isTyped = false;
+      if (napi_is_typedarray(env, item, &isTyped) != napi_ok || !isTyped) continue;
+      if (napi_get_typedarray_info(env, item, &type, &len, &data, nullptr, nullptr) != napi_ok) continue;
+      if (type != napi_uint8_array || len == 0 || len > kMaxPacket) continue;
+      sources.push_back(static_cast<const uint8_t*>(data));
+      batch.lengths.push_back(static_cast<uint32_t>(len));
+      total += len;
     }
-    return Napi::Number::New(env, written);
+    batch.data.resize(total);
+    size_t at = 0;
+    for (size_t i = 0; i < sources.size(); i++) {
+      memcpy(batch.data.data() + at, sources[i], batch.lengths[i]);
+      at += batch.lengths[i];
+    }
+    if (!device_->writer) {
+      device_->writer = std::make_unique<Writer>();
+      device_->writer->thread = std::thread(WriterLoop, device_->fd, device_->writer.get());
+    }
+    Writer* w = device_->writer.get();
+    uint32_t queued = static_cast<uint32_t>(batch.lengths.size());
+    bool full;
+    {
+      std::lock_guard<std::mutex> lock(w->mu);
+      full = w->queuedPackets + queued > kMaxQueuedWrites;
+      if (!full) {
+        w->queuedPackets += queued;
+        w->queue.push_back(std::move(batch));
+      }
+    }
+    if (full) {
+      w->dropped += queued;
+      return Napi::Number::New(env, 0);
+    }
+    w->cv.notify_one();
+    return Napi::Number::New(env, queued);
+  }
+
+  // dropped() -> packets the device refused or that found the write queue full
+  Napi::Value Dropped(const Napi::CallbackInfo& info) {
+    uint64_t n = device_ && device_->writer ? device_->writer->dropped.load() : 0;
+    return Napi::Number::New(info.Env(), static_cast<double>(n));
   }
 
   // close() -> Promise<void>, resolved once the descriptor is closed.

@@ -8,6 +8,7 @@ export interface NativeTunDevice {
   readonly fd: number;
   startReading(cb: (arena: Buffer, lengths: Uint32Array, errno: number) => void): void;
   write(packets: readonly Uint8Array[]): number;
+  dropped(): number;
   close(): Promise<void>;
   ref(): void;
   unref(): void;

@@ -46,7 +46,7 @@ export class TunDevice extends EventEmitter {
         let offset = 0;
         for (let i = 0; i < lengths.length; i++) {
           packets[i] = arena.subarray(offset, offset + lengths[i]);
-          offset += lengths[i];
+          offset += (lengths[i] + 7) & ~7; // the native reader aligns each packet to 8 bytes
         }
         try {
           cb(packets);
@@ -61,10 +61,19 @@ export class TunDevice extends EventEmitter {
     });
   }
 
-  /** Write whole IP packets; returns how many the kernel accepted. Nothing is written once closed. */
+  /**
+   * Queue whole IP packets for the device; a native writer thread hands them to the kernel
+   * (whose receive path runs inside that write). Returns how many were queued: when the queue
+   * is full the rest are dropped, as a full device queue drops. Nothing is written once closed.
+   */
   write(packets: readonly Uint8Array[]): number {
     if (this.closing || packets.length === 0) return 0;
     return this.native.write(packets);
+  }
+
+  /** Packets dropped so far: refused by the kernel or finding the write queue full. */
+  get dropped(): number {
+    return this.closing ? 0 : this.native.dropped();
   }
 
   /** Let the process exit even while this device is being read. */
