@@ -170,13 +170,16 @@ export function isInRange(value: number, lo: number, hi: number): string[] {
 
 // ------------------------------------------------------------------ IP addresses
 
-/** Strict dotted-quad IPv4 (no leading zeros, as Go 1.17+ net.ParseIP requires). */
+/**
+ * Dotted-quad IPv4 as kube 1.32 reads it (netutils.ParseIPSloppy: leading zeros allowed and read as
+ * decimal, which existing objects may carry).
+ */
 export function parseIPv4(s: string): number[] | undefined {
   const parts = s.split(".");
   if (parts.length !== 4) return undefined;
   const out: number[] = [];
   for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
+    if (!/^[0-9]{1,3}$/.test(p)) return undefined;
     const n = Number(p);
     if (n > 255) return undefined;
     out.push(n);
