@@ -7,6 +7,8 @@ import { register as apiserver } from "./commands/apiserver.ts";
 import { register as nodeAgent } from "./commands/node-agent.ts";
 import { register as ingress } from "./commands/ingress.ts";
 import { register as coredns } from "./commands/coredns.ts";
+import { register as iptablesSave } from "./commands/iptables-save.ts";
+import { register as ipvsadm } from "./commands/ipvsadm.ts";
 
 /**
  * Each subcommand lives in its own module under ./commands/ and exports `register(program)`.
@@ -21,4 +23,6 @@ export function registerCommands(program: Command): void {
   nodeAgent(program);
   ingress(program);
   coredns(program);
+  iptablesSave(program);
+  ipvsadm(program);
 }
