@@ -264,3 +264,26 @@ describe("malformed bodies", () => {
     }
   });
 });
+
+describe("Secret data", () => {
+  const secret = (data: Record<string, unknown>) => ({
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "s" },
+    data,
+  });
+  it("must be base64, as Go decodes []byte", () => {
+    expect(decodeObject(secret({ a: "YWRtaW4=", b: "YQ==", c: "" }), "Secret", "v1")).toEqual({
+      warnings: [],
+    });
+    expect(decodeObject(secret({ a: "admin!" }), "Secret", "v1").error).toBe(
+      'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 5',
+    );
+    expect(decodeObject(secret({ a: "YQ" }), "Secret", "v1").error).toMatch(
+      /illegal base64 data at input byte 0$/,
+    );
+    expect(decodeObject(secret({ a: 5 }), "Secret", "v1").error).toMatch(
+      /cannot unmarshal number into Go struct field Secret.data of type \[\]uint8$/,
+    );
+  });
+});

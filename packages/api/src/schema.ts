@@ -368,14 +368,14 @@ const structs: Record<string, Struct> = {
     metadata: "ObjectMeta",
     immutable: "bool",
     data: "map[string]string",
-    binaryData: "map[string]string",
+    binaryData: "map[string]bytes",
   },
   Secret: {
     apiVersion: "string",
     kind: "string",
     metadata: "ObjectMeta",
     immutable: "bool",
-    data: "map[string]string",
+    data: "map[string]bytes",
     stringData: "map[string]string",
     type: "string",
   },
@@ -590,6 +590,8 @@ function goTypeName(t: FieldType): string {
       return t;
     case "map[string]quantity":
       return "v1.ResourceList";
+    case "map[string]bytes":
+      return "map[string][]uint8";
     case "map[string]any":
       return "map[string]interface {}";
   }
@@ -608,6 +610,37 @@ function jsonKind(v: unknown): string {
 const quantityRe = /^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/;
 
 class DecodeError extends Error {}
+
+/** Where Go's base64.StdEncoding stops on this input, or undefined if it decodes (CR/LF are skipped). */
+function base64Error(s: string): number | undefined {
+  const alphabet = /[A-Za-z0-9+/]/;
+  let quantum = 0;
+  let quantumStart = 0;
+  let padding = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === "\r" || c === "\n") continue;
+    if (padding > 0) {
+      if (c === "=" && quantum + padding < 4) {
+        padding++;
+        continue;
+      }
+      return i;
+    }
+    if (c === "=") {
+      if (quantum < 2) return i;
+      padding = 1;
+      continue;
+    }
+    if (!alphabet.test(c)) return i;
+    if (quantum === 0) quantumStart = i;
+    quantum++;
+    if (quantum === 4) quantum = 0;
+  }
+  if (padding > 0 && quantum + padding !== 4) return s.length;
+  if (padding === 0 && quantum !== 0) return quantumStart;
+  return undefined;
+}
 
 interface Walk {
   unknown: string[];
@@ -660,6 +693,7 @@ function check(v: unknown, t: FieldType, struct: string, dotted: string, indexed
       return;
     case "map[string]string":
     case "map[string]quantity":
+    case "map[string]bytes":
     case "map[string]any": {
       if (jsonKind(v) !== "object") fail();
       const elem = t.slice("map[string]".length);
@@ -669,6 +703,14 @@ function check(v: unknown, t: FieldType, struct: string, dotted: string, indexed
             `json: cannot unmarshal ${jsonKind(x)} into Go struct field ${struct}.${dotted} of type string`,
           );
         if (elem === "quantity") check(x, "quantity", struct, dotted, `${indexed}[${k}]`, w);
+        if (elem === "bytes" && x !== null) {
+          if (typeof x !== "string")
+            throw new DecodeError(
+              `json: cannot unmarshal ${jsonKind(x)} into Go struct field ${struct}.${dotted} of type []uint8`,
+            );
+          const bad = base64Error(x);
+          if (bad !== undefined) throw new DecodeError(`illegal base64 data at input byte ${bad}`);
+        }
       }
       return;
     }
