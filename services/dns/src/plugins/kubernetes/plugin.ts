@@ -30,6 +30,11 @@ export const setup: Setup = (dirs, ctx) => {
     throw pluginError("kubernetes", dirs[0]!, (err as Error).message);
   }
   const { logger, out } = ctx.runtime;
+  // Interface addresses only matter for NS answers; reading them per query would be costly.
+  let localIPs = ctx.runtime.localIPs();
+  const ipTimer = setInterval(() => (localIPs = ctx.runtime.localIPs()), 30_000);
+  ipTimer.unref();
+  ctx.onShutdown(() => clearInterval(ipTimer));
   ctx.onStartup(async () => {
     const started = source
       .start()
@@ -49,11 +54,7 @@ export const setup: Setup = (dirs, ctx) => {
   const plugin: Plugin = {
     name: "kubernetes",
     async serve(req, next) {
-      const res = answer(
-        req.question,
-        { index: source.index(), synced: source.hasSynced(), localIPs: ctx.runtime.localIPs() },
-        cfg,
-      );
+      const res = answer(req.question, { index: source.index(), synced: source.hasSynced(), localIPs }, cfg);
       if (!res || res.fallthrough) return next(req);
       const m: Message = reply(req, rcodes[res.rcode], res.rcode !== "REFUSED");
       m.answers = res.answers;
