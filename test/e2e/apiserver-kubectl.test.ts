@@ -257,4 +257,51 @@ spec:
     ]);
     await ok(["wait", "--for=delete", "namespace/doomed", "--timeout=30s"]);
   });
+
+  it("rejects unknown fields under kubectl's default strict validation, warns under --validate=warn", async () => {
+    const typo =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: typo}\nspec:\n  portz: [1]\n  ports: [{port: 80, nme: x}]\n";
+    let r = await api.kubectl(["apply", "-f", "-"], { input: typo });
+    expect(r.stderr).toBe(
+      'Error from server (BadRequest): error when creating "STDIN": Service in version "v1" cannot be handled as a Service: strict decoding error: unknown field "spec.ports[0].nme", unknown field "spec.portz"\n',
+    );
+    r = await api.kubectl(["apply", "--validate=warn", "-f", "-"], { input: typo });
+    expect(r.stderr).toBe(
+      'Warning: unknown field "spec.ports[0].nme"\nWarning: unknown field "spec.portz"\n',
+    );
+    expect(r.stdout).toBe("service/typo created\n");
+    const svc = JSON.parse(await ok(["get", "svc", "typo", "-o", "json"]));
+    expect(svc.spec.portz).toBeUndefined();
+    expect(svc.spec.ports[0]).toEqual({ port: 80, protocol: "TCP", targetPort: 80 });
+  });
+
+  it("decodes the protobuf bodies of kubectl's typed commands (create ingress, run, expose)", async () => {
+    expect(await ok(["create", "ingress", "ci", "--rule=foo.com/bar=svc1:8080,tls=my-cert"])).toBe(
+      "ingress.networking.k8s.io/ci created\n",
+    );
+    const ing = JSON.parse(await ok(["get", "ingress", "ci", "-o", "json"]));
+    expect(ing.spec.rules[0]).toEqual({
+      host: "foo.com",
+      http: {
+        paths: [
+          { backend: { service: { name: "svc1", port: { number: 8080 } } }, path: "/bar", pathType: "Exact" },
+        ],
+      },
+    });
+    expect(ing.spec.tls).toEqual([{ hosts: ["foo.com"], secretName: "my-cert" }]);
+    await ok([
+      "run",
+      "pv",
+      "--image=nginx",
+      "--labels=app=pv",
+      '--overrides={"spec":{"volumes":[{"name":"v","emptyDir":{}}]}}',
+    ]);
+    const pod = JSON.parse(await ok(["get", "pod", "pv", "-o", "json"]));
+    expect(pod.spec.volumes).toEqual([{ name: "v", emptyDir: {} }]);
+    expect(pod.spec.containers[0]).toMatchObject({ name: "pv", image: "nginx" });
+    expect(await ok(["expose", "pod", "pv", "--port=80", "--target-port=8080"])).toBe("service/pv exposed\n");
+    const svc = JSON.parse(await ok(["get", "svc", "pv", "-o", "json"]));
+    expect(svc.spec.selector).toEqual({ app: "pv" });
+    expect(svc.spec.ports[0]).toMatchObject({ port: 80, targetPort: 8080, protocol: "TCP" });
+  });
 });

@@ -9,6 +9,7 @@ import type { Obj, Store } from "../storage/store.ts";
 import { TooOldResourceVersion } from "../storage/store.ts";
 import { jsonMergePatch, jsonPatch } from "../patch/merge.ts";
 import { PatchError, strategicMergePatch } from "../patch/strategic.ts";
+import { pruneUnknownFields } from "../protobuf/decode.ts";
 import { decodeBody, decodeObject, mediaType, negotiate, type Representation } from "./negotiate.ts";
 import { parseIncludeObject, partialMetadata, toTable } from "./table.ts";
 import { WatchStream } from "./watch.ts";
@@ -109,7 +110,7 @@ export class ResourceHandler {
       }
       if (method === "POST") {
         if (rt.namespaced && ns === undefined) throw errors.methodNotAllowed();
-        const body = decodeObject(req.body as Buffer, req.headers["content-type"]) as Obj;
+        const body = this.body(req, reply, rt);
         const created = this.d.registry.create(rt, ns, body, writeOptions(query));
         return this.send(reply, 201, created);
       }
@@ -141,7 +142,7 @@ export class ResourceHandler {
           return this.send(reply, 200, this.represent(rt, [o], rep, query, undefined, true));
         }
         case "PUT": {
-          const body = decodeObject(req.body as Buffer, req.headers["content-type"]) as Obj;
+          const body = this.body(req, reply, rt);
           return this.send(
             reply,
             200,
@@ -149,7 +150,7 @@ export class ResourceHandler {
           );
         }
         case "PATCH":
-          return this.send(reply, 200, this.patch(req, rt, ns, name, undefined, query));
+          return this.send(reply, 200, this.patch(req, reply, rt, ns, name, undefined, query));
         case "DELETE":
           return this.send(reply, 200, this.d.registry.delete(rt, ns, name, this.deleteOptions(req, query)));
         default:
@@ -160,32 +161,34 @@ export class ResourceHandler {
     if (sub === "status" && rt.subresources.includes("status")) {
       if (method === "GET") return this.send(reply, 200, this.d.registry.get(rt, ns, name));
       if (method === "PUT") {
-        const body = decodeObject(req.body as Buffer, req.headers["content-type"]) as Obj;
+        const body = this.body(req, reply, rt);
         return this.send(
           reply,
           200,
           this.d.registry.update(rt, ns, name, body, "status", writeOptions(query)),
         );
       }
-      if (method === "PATCH") return this.send(reply, 200, this.patch(req, rt, ns, name, "status", query));
+      if (method === "PATCH")
+        return this.send(reply, 200, this.patch(req, reply, rt, ns, name, "status", query));
       throw errors.methodNotAllowed();
     }
     if (sub === "scale" && rt.subresources.includes("scale")) {
       if (method === "GET") return this.send(reply, 200, this.d.registry.getScale(rt, ns, name));
       if (method === "PUT") {
-        const body = decodeObject(req.body as Buffer, req.headers["content-type"]) as Obj;
+        const body = this.body(req, reply, rt, "Scale", "autoscaling/v1");
         return this.send(reply, 200, this.d.registry.updateScale(rt, ns, name, body, writeOptions(query)));
       }
       if (method === "PATCH") {
         const scale = this.d.registry.getScale(rt, ns, name);
         const patched = this.applyPatch(req, scale) as Obj;
+        if (typeof patched === "object" && patched !== null) this.checkFields(req, reply, patched);
         return this.send(reply, 200, this.d.registry.updateScale(rt, ns, name, patched, writeOptions(query)));
       }
       throw errors.methodNotAllowed();
     }
     if (sub === "finalize" && rt.group === "" && rt.plural === "namespaces") {
       if (method !== "PUT") throw errors.methodNotAllowed();
-      const body = decodeObject(req.body as Buffer, req.headers["content-type"]) as Obj;
+      const body = this.body(req, reply, rt);
       return this.send(
         reply,
         200,
@@ -205,6 +208,53 @@ export class ResourceHandler {
       });
     }
     throw errors.resourceNotFound();
+  }
+
+  /**
+   * fieldValidation (Strict | Warn, the default | Ignore): unknown fields fail the request, or are
+   * dropped with a Warning header each, or dropped silently, as kube-apiserver's decoder does.
+   */
+  private checkFields(req: FastifyRequest, reply: FastifyReply, obj: Record<string, unknown>): void {
+    const mode = q(req.query as Query, "fieldValidation") ?? "Warn";
+    if (!["Strict", "Warn", "Ignore"].includes(mode)) {
+      throw errors.badRequest(`fieldValidation must be one of "Ignore", "Warn", or "Strict", got "${mode}"`);
+    }
+    const unknown = pruneUnknownFields(obj);
+    if (!unknown?.length) return;
+    if (mode === "Strict") {
+      const version = String(obj.apiVersion ?? "")
+        .split("/")
+        .pop();
+      const kind = String(obj.kind ?? "");
+      throw errors.badRequest(
+        `${kind} in version "${version}" cannot be handled as a ${kind}: strict decoding error: ${unknown
+          .map((f) => `unknown field "${f}"`)
+          .join(", ")}`,
+      );
+    }
+    if (mode === "Warn") {
+      reply.header(
+        "warning",
+        unknown.map((f) => `299 - ${JSON.stringify(`unknown field "${f}"`)}`),
+      );
+    }
+  }
+
+  /** The request body of a create or update, its unknown fields handled per fieldValidation. */
+  private body(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    rt: ResourceType,
+    kind = rt.kind,
+    apiVersion = rt.apiVersion,
+  ): Obj {
+    const body = decodeObject(req.body as Buffer, req.headers["content-type"]);
+    // A body of another kind is refused by the registry, with kube's words for it.
+    if ((body.apiVersion ?? apiVersion) !== apiVersion || (body.kind ?? kind) !== kind) return body as Obj;
+    body.apiVersion = apiVersion;
+    body.kind = kind;
+    this.checkFields(req, reply, body);
+    return body as Obj;
   }
 
   /**
@@ -276,13 +326,21 @@ export class ResourceHandler {
 
   private patch(
     req: FastifyRequest,
+    reply: FastifyReply,
     rt: ResourceType,
     ns: string | undefined,
     name: string,
     sub: Subresource,
     query: Query,
   ): Obj {
-    return this.d.registry.patch(rt, ns, name, (cur) => this.applyPatch(req, cur), sub, writeOptions(query));
+    const apply = (cur: unknown) => {
+      const patched = this.applyPatch(req, cur);
+      if (typeof patched === "object" && patched !== null && !Array.isArray(patched)) {
+        this.checkFields(req, reply, patched as Record<string, unknown>);
+      }
+      return patched;
+    };
+    return this.d.registry.patch(rt, ns, name, apply, sub, writeOptions(query));
   }
 
   /** Object(s) in the representation asked for; single=true for a GET of one object. */

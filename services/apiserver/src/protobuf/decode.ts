@@ -17,6 +17,42 @@ const schema = JSON.parse(readFileSync(new URL("./schema.json", import.meta.url)
   string,
   MessageSchema
 >;
+/**
+ * Go structs embedded with `json:",inline"`: a message field in protobuf, its fields flattened
+ * into the parent in JSON (e.g. a Volume's volumeSource, an IngressRule's ingressRuleValue).
+ */
+const V1 = ".k8s.io.api.core.v1";
+const INLINE = new Set([
+  `${V1}.Volume.volumeSource`,
+  `${V1}.Probe.handler`,
+  `${V1}.EphemeralContainer.ephemeralContainerCommon`,
+  `${V1}.PersistentVolumeSpec.persistentVolumeSource`,
+  `${V1}.ConfigMapEnvSource.localObjectReference`,
+  `${V1}.ConfigMapKeySelector.localObjectReference`,
+  `${V1}.ConfigMapProjection.localObjectReference`,
+  `${V1}.ConfigMapVolumeSource.localObjectReference`,
+  `${V1}.SecretEnvSource.localObjectReference`,
+  `${V1}.SecretKeySelector.localObjectReference`,
+  `${V1}.SecretProjection.localObjectReference`,
+  ".k8s.io.api.networking.v1.IngressRule.ingressRuleValue",
+]);
+const isInline = (type: string, field: string) => INLINE.has(`${type}.${field}`);
+
+/** A message's JSON field names, inline members flattened in. */
+const jsonFields = new Map<string, Map<string, FieldRow>>();
+function jsonFieldsOf(type: string): Map<string, FieldRow> {
+  let m = jsonFields.get(type);
+  if (!m) {
+    m = new Map();
+    for (const f of schema[type]?.fields ?? []) {
+      if (isInline(type, f[1])) for (const [k, v] of jsonFieldsOf(f[4])) m.set(k, v);
+      else m.set(f[1], f);
+    }
+    jsonFields.set(type, m);
+  }
+  return m;
+}
+
 const byNumber = new Map<string, Map<number, FieldRow>>();
 function fieldOf(type: string, num: number): FieldRow | undefined {
   let m = byNumber.get(type);
@@ -210,7 +246,12 @@ function decodeMessage(type: string, buf: Uint8Array, depth: number): unknown {
         obj[String(entry.key ?? "")] = entry.value ?? (schema[typeName]!.fields[1]?.[3] === 11 ? {} : "");
         continue;
       }
-      values = [decodeMessage(typeName, f.bytes!, depth + 1)];
+      const decoded = decodeMessage(typeName, f.bytes!, depth + 1);
+      if (isInline(type, name) && decoded && typeof decoded === "object") {
+        Object.assign(out, decoded);
+        continue;
+      }
+      values = [decoded];
     } else if (f.wireType === 2 && ftype !== 9 && ftype !== 12) {
       // packed repeated scalars
       values = [];
@@ -248,6 +289,61 @@ function decodeMessage(type: string, buf: Uint8Array, depth: number): unknown {
     if (v === null || (isZero(v) && !POINTER_SCALARS.has(k))) delete out[k];
   }
   return out;
+}
+
+/** Types the JSON form writes as a scalar (or free-form JSON): no fields to check inside. */
+const OPAQUE = new Set([
+  `${META}.Time`,
+  `${META}.MicroTime`,
+  `${META}.Duration`,
+  `${META}.FieldsV1`,
+  ".k8s.io.apimachinery.pkg.api.resource.Quantity",
+  ".k8s.io.apimachinery.pkg.util.intstr.IntOrString",
+  ".k8s.io.apimachinery.pkg.runtime.RawExtension",
+]);
+
+/**
+ * Removes the fields the kind does not have, as kube's decoder drops them, and returns their
+ * paths in kube's notation (`spec.template.spec.containers[0].imagee`). undefined when the kind
+ * is unknown here.
+ */
+export function pruneUnknownFields(obj: Record<string, unknown>): string[] | undefined {
+  const type = `${packageOf(String(obj.apiVersion ?? ""))}.${String(obj.kind ?? "")}`;
+  if (!schema[type]) return undefined;
+  const out: string[] = [];
+  walk(type, obj, "", out, true);
+  return out;
+}
+
+function walk(type: string, value: unknown, path: string, out: string[], top = false): void {
+  if (OPAQUE.has(type) || typeof value !== "object" || value === null || Array.isArray(value)) return;
+  const names = jsonFieldsOf(type);
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (top && (key === "apiVersion" || key === "kind")) continue;
+    const here = path ? `${path}.${key}` : key;
+    const f = names.get(key);
+    if (!f) {
+      out.push(here);
+      delete o[key];
+      continue;
+    }
+    const [, , label, ftype, typeName] = f;
+    if (ftype !== 11) continue;
+    const sub = schema[typeName];
+    const v = o[key];
+    if (sub?.mapEntry) {
+      const valueRow = sub.fields.find((x) => x[0] === 2);
+      if (valueRow?.[3] === 11 && v && typeof v === "object" && !Array.isArray(v)) {
+        for (const [k, x] of Object.entries(v as Record<string, unknown>))
+          walk(valueRow[4], x, `${here}[${k}]`, out);
+      }
+    } else if (label === 3 && Array.isArray(v)) {
+      v.forEach((x, i) => walk(typeName, x, `${here}[${i}]`, out));
+    } else {
+      walk(typeName, v, here, out);
+    }
+  }
 }
 
 /** The package protobuf messages of an API group live in: "" → core, "networking.k8s.io" → networking. */
