@@ -304,4 +304,19 @@ spec:
     expect(svc.spec.selector).toEqual({ app: "pv" });
     expect(svc.spec.ports[0]).toMatchObject({ port: 80, targetPort: 8080, protocol: "TCP" });
   });
+
+  it("deletes a pod on a node gracefully, and at once when forced or when it has no node", async () => {
+    await ok(["apply", "-f", "-"], "apiVersion: v1\nkind: Node\nmetadata: {name: grace-node}\n");
+    await ok(["run", "gp", "--image=nginx", '--overrides={"spec":{"nodeName":"grace-node"}}']);
+    expect(await ok(["delete", "pod", "gp", "--wait=false"])).toBe('pod "gp" deleted\n');
+    const pod = JSON.parse(await ok(["get", "pod", "gp", "-o", "json"]));
+    expect(pod.metadata.deletionGracePeriodSeconds).toBe(30);
+    expect(Date.parse(pod.metadata.deletionTimestamp)).toBeGreaterThan(Date.now() + 20_000);
+    expect(await ok(["get", "pod", "gp"])).toMatch(/^gp\s+0\/1\s+Terminating\s/m);
+    const r = await api.kubectl(["delete", "pod", "gp", "--grace-period=0", "--force"]);
+    expect(r.stdout).toBe('pod "gp" force deleted\n');
+    expect((await api.kubectl(["get", "pod", "gp"])).stderr).toContain('pods "gp" not found');
+    await ok(["run", "nonode", "--image=nginx", '--overrides={"spec":{"nodeName":"no-such-node"}}']);
+    expect(await ok(["delete", "pod", "nonode"])).toBe('pod "nonode" deleted\n');
+  });
 });
