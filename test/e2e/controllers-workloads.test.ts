@@ -167,6 +167,73 @@ describeWith(
       expect(pods.length).toBeGreaterThanOrEqual(5);
     });
 
+    it("rolls a Recreate Deployment by scaling the old ReplicaSet to zero first", async () => {
+      await cp.k(["create", "deployment", "batch", "--image=busybox", "--replicas=2"]);
+      await cp.k([
+        "patch",
+        "deployment",
+        "batch",
+        "--type=merge",
+        "-p",
+        '{"spec":{"strategy":{"type":"Recreate","rollingUpdate":null}}}',
+      ]);
+      expect(await cp.k(["rollout", "status", "deployment/batch", "--timeout=30s"])).toContain(
+        "successfully rolled out",
+      );
+      await cp.k(["set", "image", "deployment/batch", "busybox=busybox:1.36"]);
+      expect(await cp.k(["rollout", "status", "deployment/batch", "--timeout=30s"])).toContain(
+        "successfully rolled out",
+      );
+      const events = await cp.k([
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=batch,reason=ScalingReplicaSet",
+          "-o",
+        'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+      ]);
+      // Events are named <object>.<hex nanoseconds>, so the list comes in the order they happened.
+    const lines = events.trim().split("\n");
+      expect(lines[0]).toMatch(/^Scaled up replica set batch-\w+ from 0 to 2$/);
+      expect(lines[1]).toMatch(/^Scaled down replica set batch-\w+ from 2 to 0$/);
+      expect(lines[2]).toMatch(/^Scaled up replica set batch-\w+ from 0 to 2$/);
+    });
+
+    it("orphans or waits for dependents as --cascade asks", async () => {
+      await cp.k(["delete", "deployment", "batch", "--cascade=orphan"]);
+      const rs = await eventually("ReplicaSets without owner", async () => {
+        const list = (
+          await cp.client.list<{ metadata: { ownerReferences?: unknown[] } } & Pod>(
+            "apps/v1",
+            "replicasets",
+            { namespace: "default", labelSelector: "app=batch" },
+          )
+        ).items;
+        return list.length === 2 && list.every((r) => !r.metadata.ownerReferences?.length) && list;
+      });
+      expect(rs).toHaveLength(2);
+      // A new Deployment with the same selector adopts them again.
+      await cp.k(["create", "deployment", "batch", "--image=busybox:1.36", "--replicas=2"]);
+      await eventually("ReplicaSets adopted", async () => {
+        const list = (
+          await cp.client.list<Pod>("apps/v1", "replicasets", {
+            namespace: "default",
+            labelSelector: "app=batch",
+          })
+        ).items;
+        return list.length >= 1 && list.every((r) => r.metadata.ownerReferences?.[0]?.kind === "Deployment");
+      });
+      const r = await cp.kubectl(["delete", "deployment", "batch", "--cascade=foreground", "--timeout=30s"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(
+        (await cp.client.list("apps/v1", "replicasets", { namespace: "default", labelSelector: "app=batch" }))
+          .items,
+      ).toEqual([]);
+      expect(
+        (await cp.client.list("v1", "pods", { namespace: "default", labelSelector: "app=batch" })).items,
+      ).toEqual([]);
+    });
+
     it("deletes a Deployment's ReplicaSets and pods with it", async () => {
       await cp.k(["delete", "deployment", "web"]);
       await eventually("no ReplicaSets and pods left", async () => {

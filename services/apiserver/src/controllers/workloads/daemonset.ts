@@ -68,9 +68,16 @@ export function daemonPod(ds: DaemonSet, node: string): Pod {
   return pod;
 }
 
-/** NodeShouldRunDaemonPod: the node's labels fit and every NoSchedule/NoExecute taint is tolerated. */
-export function nodeShouldRunDaemonPod(ds: DaemonSet, node: Node): boolean {
-  if (node.metadata.deletionTimestamp) return false;
+/**
+ * NodeShouldRunDaemonPod: a new pod may go where the labels fit and every NoSchedule/NoExecute
+ * taint is tolerated (shouldRun); a pod already there may stay while its NoExecute taints are
+ * tolerated (shouldContinueRunning), so a node going unreachable keeps its daemons.
+ */
+export function nodeShouldRunDaemonPod(
+  ds: DaemonSet,
+  node: Node,
+): { shouldRun: boolean; shouldContinueRunning: boolean } {
+  if (node.metadata.deletionTimestamp) return { shouldRun: false, shouldContinueRunning: false };
   const spec = ds.spec?.template?.spec ?? { containers: [] };
   const probe: Pod = {
     apiVersion: "v1",
@@ -78,8 +85,12 @@ export function nodeShouldRunDaemonPod(ds: DaemonSet, node: Node): boolean {
     metadata: {},
     spec: { ...spec, affinity: spec.affinity },
   };
-  if (!nodeMatchesPod(probe, node)) return false;
-  return !untoleratedTaint(node.spec?.taints, daemonPodTolerations(spec));
+  if (!nodeMatchesPod(probe, node)) return { shouldRun: false, shouldContinueRunning: false };
+  const tolerations = daemonPodTolerations(spec);
+  return {
+    shouldRun: !untoleratedTaint(node.spec?.taints, tolerations),
+    shouldContinueRunning: !untoleratedTaint(node.spec?.taints, tolerations, ["NoExecute"]),
+  };
 }
 
 function podNode(p: Pod): string | undefined {
@@ -122,7 +133,8 @@ export function planDaemonSet(ds: DaemonSet, nodes: Node[], owned: Pod[], now: n
   for (const node of nodes) {
     const name = node.metadata.name!;
     const onNode = byNode.get(name) ?? [];
-    if (nodeShouldRunDaemonPod(ds, node)) {
+    const { shouldRun, shouldContinueRunning } = nodeShouldRunDaemonPod(ds, node);
+    if (shouldRun) {
       desired++;
       if (onNode.length === 0) {
         create.push(name);
@@ -140,7 +152,7 @@ export function planDaemonSet(ds: DaemonSet, nodes: Node[], owned: Pod[], now: n
       else outdated.push(keep!);
     } else if (onNode.length) {
       misscheduled++;
-      del.push(...onNode);
+      if (!shouldContinueRunning) del.push(...onNode);
     }
   }
   for (const [n, ps] of byNode) if (!nodeNames.has(n)) del.push(...ps);

@@ -116,6 +116,26 @@ describe("DaemonSet", () => {
     });
   });
 
+  it("keeps its pod on a node that became unreachable, but places no new one there", () => {
+    const p = daemonPod(ds, "a");
+    p.spec!.nodeName = "a";
+    const unreachable = node("a", {
+      taints: [
+        { key: "node.kubernetes.io/unreachable", effect: "NoSchedule" },
+        { key: "node.kubernetes.io/unreachable", effect: "NoExecute" },
+      ],
+    });
+    const plan = planDaemonSet(
+      ds,
+      [unreachable, node("b", { taints: [{ key: "node.kubernetes.io/unreachable", effect: "NoSchedule" }] })],
+      [p],
+      Date.now(),
+    );
+    expect(plan.delete).toEqual([]);
+    expect(plan.create).toEqual([]);
+    expect(plan.status).toMatchObject({ desiredNumberScheduled: 0, numberMisscheduled: 1 });
+  });
+
   it("replaces an outdated pod only when it is within maxUnavailable", () => {
     const current = daemonPod(ds, "a");
     current.spec!.nodeName = "a";
