@@ -189,11 +189,11 @@ describeWith(
         "events",
         "--field-selector",
         "involvedObject.name=batch,reason=ScalingReplicaSet",
-          "-o",
+        "-o",
         'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
       ]);
       // Events are named <object>.<hex nanoseconds>, so the list comes in the order they happened.
-    const lines = events.trim().split("\n");
+      const lines = events.trim().split("\n");
       expect(lines[0]).toMatch(/^Scaled up replica set batch-\w+ from 0 to 2$/);
       expect(lines[1]).toMatch(/^Scaled down replica set batch-\w+ from 2 to 0$/);
       expect(lines[2]).toMatch(/^Scaled up replica set batch-\w+ from 0 to 2$/);
