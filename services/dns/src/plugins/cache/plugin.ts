@@ -23,6 +23,7 @@ interface Item {
   /** Seconds the entry lives; also the reference for prefetch's percentage. */
   ttl: number;
   hits: number;
+  /** Time of the last hit. */
   windowStart: number;
   prefetching: boolean;
 }
@@ -161,10 +162,9 @@ export class ResponseCache {
     const p = this.opts.prefetch;
     if (!p || item.prefetching) return false;
     const now = this.now();
-    if (now - item.windowStart > p.durationMs) {
-      item.windowStart = now;
-      item.hits = 0;
-    }
+    // Hits count while no gap between two of them exceeds DURATION (CoreDNS's freq).
+    if (now - item.windowStart > p.durationMs) item.hits = 0;
+    item.windowStart = now;
     item.hits++;
     if (item.hits < p.amount) return false;
     return remaining <= Math.max(1, (item.ttl * p.percentage) / 100);

@@ -1,0 +1,170 @@
+import { describe, expect, it } from "vitest";
+import type { Answer } from "dns-packet";
+import { ResponseCache, minimalTtl } from "./cache/plugin.ts";
+import { parseCache } from "./cache/parse.ts";
+import { parseCorefile } from "../corefile/parse.ts";
+import { rewriteName } from "./rewrite/plugin.ts";
+import { parseRewrite, type NameRule } from "./rewrite/parse.ts";
+import { shuffleAddresses } from "./loadbalance/plugin.ts";
+import { formatLine, classify } from "./log/plugin.ts";
+import { COMMON_FORMAT } from "./log/parse.ts";
+import { pickOrder } from "./forward/plugin.ts";
+import { parseHostsText } from "./hosts/plugin.ts";
+import { Flag, Rcode, type Message, type Request } from "../message.ts";
+
+const a = (name: string, ip: string, ttl = 300): Answer => ({ name, type: "A", ttl, class: "IN", data: ip });
+const soa = (ttl: number, minimum: number): Answer =>
+  ({
+    name: "example.com.",
+    type: "SOA",
+    ttl,
+    class: "IN",
+    data: { mname: "ns.", rname: "h.", serial: 1, refresh: 1, retry: 1, expire: 1, minimum },
+  }) as Answer;
+const msg = (rcode: number, answers: Answer[], authorities: Answer[] = []): Message => ({
+  id: 1,
+  type: "response",
+  flags: Flag.RD | Flag.RA | rcode,
+  questions: [{ name: "x.example.com", type: "A", class: "IN" }],
+  answers,
+  authorities,
+  additionals: [],
+});
+const req = (name = "x.example.com"): Request => ({
+  msg: { id: 77, type: "query", flags: Flag.RD, questions: [{ name, type: "A", class: "IN" }] },
+  question: { name, type: "A", class: "IN" },
+  remote: { address: "127.0.0.1", port: 5555, family: 4 },
+  proto: "udp",
+  size: 40,
+  bufsize: 512,
+  edns: false,
+  do: false,
+  server: "dns://:53",
+  zone: ".",
+  start: 0,
+});
+const cacheOpts = (block: string) =>
+  parseCache(parseCorefile(`. {\n ${block}\n}`, "T").blocks[0]!.directives, ["."]);
+
+describe("cache", () => {
+  it("clamps an entry's life between MINTTL and the cap, and ages the TTLs it serves", () => {
+    let now = 0;
+    const c = new ResponseCache(cacheOpts("cache 30"), () => now);
+    expect(c.store("k", "x.example.com.", msg(0, [a("x.example.com.", "1.2.3.4", 300)]))).toBe(30);
+    expect(c.store("k2", "y.example.com.", msg(0, [a("y.example.com.", "1.2.3.4", 1)]))).toBe(5);
+    now = 10_400;
+    const hit = c.lookup("k")!;
+    const reply = c.toReply(hit.item, req(), hit.remaining);
+    expect(reply.answers[0]).toMatchObject({ ttl: 19 });
+    expect(reply.id).toBe(77);
+    expect(reply.flags & Flag.AA).toBe(Flag.AA);
+    now = 31_000;
+    expect(c.lookup("k")!.remaining).toBeLessThan(0);
+  });
+  it("caches denials for the SOA's TTL (capped), SERVFAIL for servfail, not truncated replies", () => {
+    const c = new ResponseCache(cacheOpts("cache"), () => 0);
+    expect(c.store("nx", "n.", msg(Rcode.NXDOMAIN, [], [soa(60, 30)]))).toBe(30);
+    expect(c.store("nodata", "n.", msg(0, [], [soa(900, 3600)]))).toBe(900);
+    expect(c.store("sf", "n.", msg(Rcode.SERVFAIL, []))).toBe(5);
+    const tc = msg(0, [a("x.", "1.1.1.1")]);
+    tc.flags |= Flag.TC;
+    expect(c.store("tc", "x.", tc)).toBe(0);
+    expect(c.store("refused", "x.", msg(Rcode.REFUSED, []))).toBe(0);
+    expect(minimalTtl(msg(0, [a("x.", "1.1.1.1", 50), a("x.", "1.1.1.2", 20)]), "success")).toBe(20);
+  });
+  it("does not cache what `disable` names", () => {
+    const c = new ResponseCache(cacheOpts("cache 30 {\n  disable success cluster.local\n }"), () => 0);
+    expect(
+      c.store(
+        "k",
+        "web.default.svc.cluster.local.",
+        msg(0, [a("web.default.svc.cluster.local.", "10.96.0.1")]),
+      ),
+    ).toBe(0);
+    expect(c.store("k", "example.com.", msg(0, [a("example.com.", "10.96.0.1")]))).toBe(30);
+  });
+  it("evicts when full", () => {
+    const evicted: string[] = [];
+    const c = new ResponseCache(
+      cacheOpts("cache {\n  success 1024\n }"),
+      () => 0,
+      (k) => evicted.push(k),
+    );
+    for (let i = 0; i < 1030; i++) c.store(`k${i}`, "x.", msg(0, [a("x.", "1.1.1.1")]));
+    expect(c.size("success")).toBe(1024);
+    expect(evicted).toHaveLength(6);
+  });
+  it("prefetches an entry asked AMOUNT times once PERCENTAGE of its TTL is left", () => {
+    let now = 0;
+    const c = new ResponseCache(cacheOpts("cache 100 {\n  prefetch 3 1m 10%\n }"), () => now);
+    c.store("k", "x.", msg(0, [a("x.", "1.1.1.1", 100)]));
+    const hit = () => {
+      const h = c.lookup("k")!;
+      return c.shouldPrefetch(h.item, h.remaining);
+    };
+    expect([hit(), hit()]).toEqual([false, false]);
+    now = 50_000;
+    expect(hit()).toBe(false);
+    now = 91_000;
+    expect(hit()).toBe(true);
+  });
+});
+
+describe("rewrite names", () => {
+  const rule = (line: string) =>
+    parseRewrite(parseCorefile(`. {\n ${line}\n}`, "T").blocks[0]!.directives)[0] as NameRule;
+  it("exact, prefix, suffix, substring, regex with {n} groups", () => {
+    expect(rewriteName(rule("rewrite name exact a.example.org b.example.org"), "A.example.org.")).toBe(
+      "b.example.org.",
+    );
+    expect(rewriteName(rule("rewrite name prefix api. svc."), "api.example.org.")).toBe("svc.example.org.");
+    expect(rewriteName(rule("rewrite name suffix .corp. .svc.cluster.local."), "web.corp.")).toBe(
+      "web.svc.cluster.local.",
+    );
+    expect(rewriteName(rule("rewrite name substring corp svc"), "web.corp.example.")).toBe(
+      "web.svc.example.",
+    );
+    expect(
+      rewriteName(rule("rewrite name regex (.*)\\.lab\\.$ {1}.default.svc.cluster.local."), "web.lab."),
+    ).toBe("web.default.svc.cluster.local.");
+    expect(
+      rewriteName(rule("rewrite name exact a.example.org b.example.org"), "c.example.org."),
+    ).toBeUndefined();
+  });
+});
+
+describe("loadbalance, log, forward, hosts", () => {
+  it("shuffles only A/AAAA/MX and keeps a CNAME first", () => {
+    const cname = { name: "x.", type: "CNAME", ttl: 5, class: "IN", data: "y." } as Answer;
+    const recs = [cname, a("y.", "1.1.1.1"), a("y.", "1.1.1.2"), a("y.", "1.1.1.3")];
+    const out = shuffleAddresses(recs, () => 0);
+    expect(out[0]).toBe(cname);
+    expect(out.slice(1).map((r) => (r as { data: string }).data)).toEqual(["1.1.1.2", "1.1.1.3", "1.1.1.1"]);
+  });
+  it("formats CoreDNS's common log line", () => {
+    const res = msg(0, [a("x.example.com.", "1.1.1.1")]);
+    res.flags = Flag.AA | Flag.RD;
+    expect(formatLine(COMMON_FORMAT, req(), res, 106, 0.112)).toBe(
+      '127.0.0.1:5555 - 77 "A IN x.example.com. udp 40 false 512" NOERROR qr,aa,rd 106 0.000112s',
+    );
+    const v6 = { ...req(), remote: { address: "::1", port: 50759, family: 6 as const } };
+    expect(formatLine("{remote}:{port}", v6, res, 0, 0)).toBe("[::1]:50759");
+    expect(classify(msg(Rcode.NXDOMAIN, []))).toBe("denial");
+    expect(classify(msg(0, [], [soa(5, 5)]))).toBe("denial");
+    expect(classify(msg(Rcode.SERVFAIL, []))).toBe("error");
+  });
+  it("tries upstreams in the policy's order", () => {
+    expect(pickOrder(3, "sequential", 5)).toEqual([0, 1, 2]);
+    expect(pickOrder(3, "round_robin", 1)).toEqual([1, 2, 0]);
+    expect(pickOrder(3, "random", 0, () => 0).sort()).toEqual([0, 1, 2]);
+  });
+  it("reads hosts(5) text with aliases, comments and both families", () => {
+    const t = parseHostsText(
+      "# c\n127.0.0.1 localhost\n10.0.0.1 db.lab db # primary\nfd00::1 db.lab\nbad line\n",
+    );
+    expect(t.v4.get("db.lab.")).toEqual(["10.0.0.1"]);
+    expect(t.v4.get("db.")).toEqual(["10.0.0.1"]);
+    expect(t.v6.get("db.lab.")).toEqual(["fd00::1"]);
+    expect(t.reverse.get("10.0.0.1")).toEqual(["db.lab.", "db."]);
+  });
+});
