@@ -7,7 +7,11 @@ export * from "./io.ts";
 export * from "./validation/strings.ts";
 export * from "./defaults.ts";
 export { validateObject } from "./validation/validate.ts";
-export { preserveAllocatedServiceFields, isConfigMapKey } from "./validation/core.ts";
+export {
+  dropTypeDependentServiceFields,
+  preserveAllocatedServiceFields,
+  isConfigMapKey,
+} from "./validation/core.ts";
 export { validateLabelSelector, validateLabels, validateObjectMeta } from "./validation/meta.ts";
 export * from "./allocation.ts";
 export * from "./printers/index.ts";

@@ -778,6 +778,66 @@ export function validateService(svc: Service, old?: Service): FieldError[] {
   return errs;
 }
 
+const sameList = (a: unknown[] | undefined, b: unknown[] | undefined) => jsonEqual(a ?? [], b ?? []);
+const nodePortsOf = (svc: Service) =>
+  (svc.spec?.ports ?? [])
+    .map((p) => p.nodePort ?? 0)
+    .filter((n) => n !== 0)
+    .sort((a, b) => a - b);
+const needsNodePorts = (svc: Service) =>
+  svc.spec?.type === "NodePort" ||
+  (svc.spec?.type === "LoadBalancer" && svc.spec.allocateLoadBalancerNodePorts !== false);
+const needsHealthCheckNodePort = (svc: Service) =>
+  svc.spec?.type === "LoadBalancer" && svc.spec.externalTrafficPolicy === "Local";
+const externallyAccessible = (svc: Service) =>
+  svc.spec?.type === "LoadBalancer" ||
+  svc.spec?.type === "NodePort" ||
+  (svc.spec?.type === "ClusterIP" && (svc.spec.externalIPs ?? []).length > 0);
+
+/**
+ * kube's dropTypeDependentFields (run on update, before validation): when the type changes, values
+ * that only the old type needed and that the user left as they were are cleared, so `kubectl apply`
+ * of a NodePort Service turned ClusterIP does not trip over the old nodePorts.
+ */
+export function dropTypeDependentServiceFields(svc: Service, old: Service): void {
+  const s = svc.spec;
+  const o = old.spec;
+  if (!s || !o) return;
+  if (o.type !== "ExternalName" && s.type === "ExternalName") {
+    if (sameList(s.clusterIPs, o.clusterIPs) && (s.clusterIP ?? "") === (o.clusterIP ?? "")) {
+      delete s.clusterIP;
+      delete s.clusterIPs;
+    }
+    if (sameList(s.ipFamilies, o.ipFamilies)) delete s.ipFamilies;
+    if (s.ipFamilyPolicy === o.ipFamilyPolicy) delete s.ipFamilyPolicy;
+  }
+  if (needsNodePorts(old) && !needsNodePorts(svc) && jsonEqual(nodePortsOf(svc), nodePortsOf(old)))
+    for (const p of s.ports ?? []) delete p.nodePort;
+  if (
+    needsHealthCheckNodePort(old) &&
+    !needsHealthCheckNodePort(svc) &&
+    s.healthCheckNodePort === o.healthCheckNodePort
+  )
+    delete s.healthCheckNodePort;
+  if (o.type === "LoadBalancer" && s.type !== "LoadBalancer") {
+    if (
+      s.allocateLoadBalancerNodePorts !== undefined &&
+      o.allocateLoadBalancerNodePorts !== undefined &&
+      s.allocateLoadBalancerNodePorts === o.allocateLoadBalancerNodePorts
+    )
+      delete s.allocateLoadBalancerNodePorts;
+    if (s.loadBalancerClass === o.loadBalancerClass) delete s.loadBalancerClass;
+  }
+  if (
+    externallyAccessible(old) &&
+    !externallyAccessible(svc) &&
+    s.externalTrafficPolicy === o.externalTrafficPolicy
+  )
+    delete s.externalTrafficPolicy;
+  // the load balancer is gone as soon as the type says so
+  if (s.type !== "LoadBalancer" && svc.status) svc.status.loadBalancer = {};
+}
+
 /**
  * What kube's service registry does on update before validating: a PUT that leaves out the allocated
  * clusterIP(s), nodePorts or healthCheckNodePort keeps the old ones (patchAllocatedValues).
@@ -786,6 +846,7 @@ export function preserveAllocatedServiceFields(svc: Service, old: Service): void
   const s = svc.spec;
   const o = old.spec;
   if (!s || !o) return;
+  dropTypeDependentServiceFields(svc, old);
   const needsClusterIP = (t?: string) => t !== "ExternalName";
   if (needsClusterIP(s.type) && needsClusterIP(o.type)) {
     if (!s.clusterIP && o.clusterIP) s.clusterIP = o.clusterIP;

@@ -70,22 +70,24 @@ export function validateObjectMeta(
   errs.push(...validateNonnegative(m.generation, `${path}.generation`));
   errs.push(...validateLabels(m.labels, `${path}.labels`));
   errs.push(...validateAnnotations(m.annotations, `${path}.annotations`));
-  (m.ownerReferences ?? []).forEach((o, i) => {
+  // kube reports owner reference problems on the list itself, without an index
+  for (const o of m.ownerReferences ?? []) {
     const p = `${path}.ownerReferences`;
-    if (!o.apiVersion || !o.apiVersion.split("/").pop())
-      errs.push(invalid(`${p}.apiVersion`, "", "version must not be empty"));
+    const version = (o.apiVersion ?? "").split("/").pop() ?? "";
+    if (!version) errs.push(invalid(`${p}.apiVersion`, o.apiVersion ?? "", "version must not be empty"));
     if (!o.kind) errs.push(invalid(`${p}.kind`, o.kind ?? "", "kind must not be empty"));
     if (!o.name) errs.push(invalid(`${p}.name`, o.name ?? "", "name must not be empty"));
     if (!o.uid) errs.push(invalid(`${p}.uid`, o.uid ?? "", "uid must not be empty"));
-    void i;
-  });
+  }
   const controllers = (m.ownerReferences ?? []).filter((o) => o.controller);
   if (controllers.length > 1)
     errs.push(
       invalid(
         `${path}.ownerReferences`,
-        new GoLiteral(`[]v1.OwnerReference{...}`, m.ownerReferences),
-        `Only one reference can have Controller set to true. Found "true" in references for ${controllers.map((c) => `${c.kind}/${c.name}`).join(" and ")}`,
+        new GoLiteral("[]v1.OwnerReference{...}", m.ownerReferences),
+        `Only one reference can have Controller set to true. Found "true" in references for [${controllers
+          .map((c) => `${c.kind}/${c.name}`)
+          .join(" ")}]`,
       ),
     );
   (m.finalizers ?? []).forEach((f, i) => {

@@ -466,3 +466,60 @@ describe("container resources", () => {
     ]);
   });
 });
+
+describe("changing a Service's type", () => {
+  const stored = () => {
+    const s = {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "web", namespace: "default" },
+      spec: {
+        type: "NodePort",
+        clusterIP: "10.96.0.9",
+        selector: { app: "web" },
+        ports: [{ port: 80, nodePort: 30080 }],
+      },
+    } as unknown as KubeObject;
+    applyDefaults(s);
+    return s;
+  };
+
+  it("NodePort to ClusterIP drops the nodePorts and externalTrafficPolicy the user left alone", () => {
+    const old = stored();
+    const next = structuredClone(old) as unknown as { spec: Record<string, unknown> };
+    next.spec.type = "ClusterIP";
+    preserveAllocatedServiceFields(next as never, old as never);
+    applyDefaults(next as unknown as KubeObject);
+    expect(validateObject(next as unknown as KubeObject, old)).toEqual([]);
+    expect(next.spec).toMatchObject({
+      clusterIP: "10.96.0.9",
+      ports: [{ port: 80, protocol: "TCP", targetPort: 80 }],
+    });
+    expect(next.spec.externalTrafficPolicy).toBeUndefined();
+  });
+
+  it("ClusterIP to ExternalName releases the clusterIP and families", () => {
+    const old = stored();
+    const next = structuredClone(old) as unknown as { spec: Record<string, unknown> };
+    next.spec.type = "ExternalName";
+    next.spec.externalName = "db.example.com";
+    preserveAllocatedServiceFields(next as never, old as never);
+    applyDefaults(next as unknown as KubeObject);
+    expect(validateObject(next as unknown as KubeObject, old).map(fieldErrorMessage)).toEqual([]);
+    expect(next.spec.clusterIP).toBeUndefined();
+    expect(next.spec.ipFamilies).toBeUndefined();
+  });
+
+  it("a nodePort the user set stays and is refused for ClusterIP", () => {
+    const old = stored();
+    const next = structuredClone(old) as unknown as {
+      spec: { type: string; ports: Array<{ nodePort: number }> };
+    };
+    next.spec.type = "ClusterIP";
+    next.spec.ports[0].nodePort = 30081;
+    preserveAllocatedServiceFields(next as never, old as never);
+    expect(validateObject(next as unknown as KubeObject, old).map(fieldErrorMessage)).toContain(
+      "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'",
+    );
+  });
+});
