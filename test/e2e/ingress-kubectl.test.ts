@@ -100,7 +100,7 @@ describeWith(
         },
       );
       httpPort = await new Promise<number>((res, rej) => {
-        const timer = setTimeout(() => rej(new Error(`controller did not start:\n${stderr}`)), 60_000);
+        const timer = setTimeout(() => rej(new Error(`controller did not start:\n${stderr}`)), 120_000);
         ctl.stderr!.on("data", (d: Buffer) => {
           stderr += d.toString();
           for (const line of stderr.split("\n")) {
@@ -111,7 +111,7 @@ describeWith(
         });
         ctl.once("exit", (code) => rej(new Error(`controller exited with ${code}:\n${stderr}`)));
       });
-    });
+    }, 240_000);
 
     afterAll(async () => {
       if (ctl && ctl.exitCode === null) {
