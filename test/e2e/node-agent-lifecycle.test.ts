@@ -37,7 +37,8 @@ describeWith(
     beforeAll(async () => {
       api = await startApiServer();
       front = await startFront(api);
-      node = await startNode(api, "node-life");
+      // the kernel-bridge pod network (the pods suite runs the TUN dataplane)
+      node = await startNode(api, "node-life", { podNetwork: "bridge" });
     });
     afterAll(async () => {
       await node?.cleanup();

@@ -36,7 +36,7 @@ describeWith(
     beforeAll(async () => {
       api = await startApiServer();
       front = await startFront(api);
-      node = await startNode(api, "node-e2e");
+      node = await startNode(api, "node-e2e", { podNetwork: "tun" });
       await apply(`
 apiVersion: v1
 kind: Pod
@@ -206,6 +206,64 @@ spec:
       } finally {
         p.kill("SIGTERM");
       }
+    });
+
+    it("pods talk to each other through the node dataplane without NAT, and keep talking after the agent is killed and restarted", async () => {
+      await apply(`
+apiVersion: v1
+kind: Pod
+metadata: {name: peer}
+spec:
+  containers:
+  - {name: agnhost, image: ${AGNHOST}, args: ["netexec", "--http-port=8080"]}
+`);
+      const web = await running("web");
+      const peer = await running("peer");
+      const ask = async () =>
+        (
+          await front.kubectl([
+            "exec",
+            "peer",
+            "--",
+            "curl",
+            "-s",
+            "--max-time",
+            "5",
+            `http://${web.status!.podIP}:8080/clientip`,
+          ])
+        ).stdout;
+      expect(await ask()).toMatch(new RegExp(`^${peer.status!.podIP!.replace(/\./g, "\\.")}:\\d+$`));
+      expect(
+        (
+          await front.kubectl([
+            "exec",
+            "peer",
+            "--",
+            "curl",
+            "-s",
+            `http://${web.status!.podIP}:8080/hostname`,
+          ])
+        ).stdout,
+      ).toBe("web");
+      await node.kill9();
+      await node.restart();
+      await running("peer");
+      expect(
+        (
+          await front.kubectl([
+            "exec",
+            "peer",
+            "--",
+            "curl",
+            "-s",
+            "--max-time",
+            "5",
+            `http://${web.status!.podIP}:8080/hostname`,
+          ])
+        ).stdout,
+      ).toBe("web");
+      const after = await getPod("web");
+      expect(after.status?.containerStatuses?.[0].restartCount).toBe(0);
     });
   },
 );

@@ -127,7 +127,11 @@ function waitExit(c: ChildProcess): Promise<void> {
 }
 
 /** Starts `klab node-agent` with its bridge in a fresh klabt- namespace and its pods in klabt- namespaces. */
-export async function startNode(api: TestApiServer, name: string): Promise<TestNode> {
+export async function startNode(
+  api: TestApiServer,
+  name: string,
+  opts: { podNetwork?: "tun" | "bridge" } = {},
+): Promise<TestNode> {
   const tag = Math.random().toString(36).slice(2, 7);
   const prefix = `klabt${tag}`;
   const netns = `${prefix}-node`;

@@ -6,11 +6,14 @@ import { NodeRuntime, type AgentConfig, type PodAPI } from "./runtime/node-runti
 import { Kubelet } from "./runtime/kubelet.ts";
 import { createKubeletServer } from "./kubelet/server.ts";
 import { ensureServingCert } from "./node/pki.ts";
+import { BridgeNetwork, TunNetwork, type PodNetwork } from "./sandbox/pod-network.ts";
 import { gatherNodeFacts, microTime, nodeObject, nodeStatus, type NodeFacts } from "./node/node-status.ts";
 import { randomBytes } from "node:crypto";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 
 export interface NodeAgentOptions extends AgentConfig {
+  podNetwork: "tun" | "bridge";
+  overlay: boolean;
   kubeconfig: string;
   kubeletPort: number;
   kubeletBind: string;
@@ -27,6 +30,8 @@ export class NodeAgent {
   private facts: NodeFacts;
   private podInformer?: Informer<Pod>;
   private serviceInformer?: Informer<Service>;
+  private nodeInformer?: Informer<Node>;
+  readonly network: PodNetwork;
   private server?: https.Server;
   private timers: NodeJS.Timeout[] = [];
   private conditions?: Node["status"] extends infer S
@@ -43,7 +48,20 @@ export class NodeAgent {
   ) {
     this.client = KubeClient.fromKubeconfig(opts.kubeconfig);
     this.facts = gatherNodeFacts(opts.nodeName, opts.nodeIP);
-    this.runtime = new NodeRuntime(opts, this.podAPI(), log);
+    this.network =
+      opts.podNetwork === "tun"
+        ? new TunNetwork({
+            nodeName: opts.nodeName,
+            nodeIP: opts.nodeIP,
+            nodeNetns: opts.network.nodeNetns,
+            routes: opts.network.routes,
+            mtu: opts.network.mtu,
+            overlay: opts.overlay ? { address: opts.nodeIP } : false,
+            log,
+            registry: this.registry,
+          })
+        : new BridgeNetwork(opts.network);
+    this.runtime = new NodeRuntime(opts, this.podAPI(), log, this.network);
     this.kubelet = new Kubelet(this.runtime);
     collectDefaultMetrics({ register: this.registry });
     const kubelet = this.kubelet;
@@ -155,6 +173,18 @@ export class NodeAgent {
     await this.postNodeStatus();
     this.kubelet.loadFromDisk();
 
+    this.nodeInformer = new Informer<Node>(this.client, "v1", "nodes");
+    const syncRemotes = () =>
+      this.network.setRemoteNodes(
+        (this.nodeInformer?.list() ?? []).flatMap((n) => {
+          const cidr = n.spec?.podCIDR;
+          const ip = n.status?.addresses?.find((a) => a.type === "InternalIP")?.address;
+          return n.metadata.name !== this.opts.nodeName && cidr && ip ? [{ podCIDR: cidr, nodeIP: ip }] : [];
+        }),
+      );
+    for (const ev of ["add", "update", "delete"] as const) this.nodeInformer.on(ev, syncRemotes);
+    await this.nodeInformer.start();
+    syncRemotes();
     this.serviceInformer = new Informer<Service>(this.client, "v1", "services");
     await this.serviceInformer.start();
     this.podInformer = new Informer<Pod>(this.client, "v1", "pods", {
@@ -257,7 +287,9 @@ export class NodeAgent {
     for (const t of this.timers) clearInterval(t);
     this.podInformer?.stop();
     this.serviceInformer?.stop();
+    this.nodeInformer?.stop();
     this.kubelet.stop();
+    await this.network.stop().catch(() => undefined);
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.server?.closeAllConnections?.();
     await this.client.close();

@@ -15,6 +15,10 @@ export interface NodeAgentFlags {
   kubeletPort?: string;
   resolvConf?: string;
   podRoutes?: string;
+  /** "tun" (the userspace dataplane) or "bridge" (a kernel bridge); default tun when /dev/net/tun exists */
+  podNetwork?: string;
+  /** false: no VXLAN overlay socket (a single node) */
+  overlay?: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -32,6 +36,9 @@ export function parseConfig(f: NodeAgentFlags, programs: Record<string, string>)
   const clusterDNS = (f.clusterDns ?? "10.96.0.10").split(",").map((s) => s.trim());
   for (const ip of clusterDNS)
     if (isIP(ip) !== 4) throw new ConfigError(`--cluster-dns ${ip} is not an IPv4 address`);
+  const podNetwork = f.podNetwork ?? (existsSync("/dev/net/tun") ? "tun" : "bridge");
+  if (podNetwork !== "tun" && podNetwork !== "bridge")
+    throw new ConfigError(`--pod-network ${podNetwork}: use tun or bridge`);
   const prefix = f.netnsPrefix ?? "klab";
   if (!/^[a-z0-9-]{1,20}$/.test(prefix))
     throw new ConfigError(`--netns-prefix ${prefix}: use 1-20 of [a-z0-9-]`);
@@ -50,8 +57,10 @@ export function parseConfig(f: NodeAgentFlags, programs: Record<string, string>)
         .split(",")
         .map((s) => s.trim())
         .filter(Boolean),
-      mtu: 1500,
+      mtu: podNetwork === "tun" ? 1450 : 1500,
     },
+    podNetwork,
+    overlay: f.overlay !== false,
     resolvConfPath: f.resolvConf ?? "/etc/resolv.conf",
     hostsPath: "/etc/hosts",
     programs,

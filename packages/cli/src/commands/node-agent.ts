@@ -24,21 +24,28 @@ export function register(program: Command): void {
       "/etc/resolv.conf",
     )
     .option("--pod-routes <cidrs>", "destinations pods route via their gateway (no default route)")
-    .action(async (o: Record<string, string | undefined>) => {
+    .option(
+      "--pod-network <kind>",
+      "tun: eth0 is a TUN into the userspace dataplane; bridge: a veth into a kernel bridge (default: tun when /dev/net/tun exists)",
+    )
+    .option("--no-overlay", "no VXLAN overlay socket (a single node)")
+    .action(async (o: Record<string, string | boolean | undefined>) => {
       const { run } = await import("@klab/node-agent");
       try {
         await run({
-          kubeconfig: o.kubeconfig!,
-          nodeName: o.nodeName!,
-          nodeIP: o.nodeIp!,
-          stateDir: o.stateDir!,
-          clusterDns: o.clusterDns,
-          clusterDomain: o.clusterDomain,
-          netnsPrefix: o.netnsPrefix,
-          nodeNetns: o.nodeNetns,
-          kubeletPort: o.kubeletPort,
-          resolvConf: o.resolvConf,
-          podRoutes: o.podRoutes,
+          kubeconfig: String(o.kubeconfig),
+          nodeName: String(o.nodeName),
+          nodeIP: String(o.nodeIp),
+          stateDir: String(o.stateDir),
+          clusterDns: o.clusterDns as string | undefined,
+          clusterDomain: o.clusterDomain as string | undefined,
+          netnsPrefix: o.netnsPrefix as string | undefined,
+          nodeNetns: o.nodeNetns as string | undefined,
+          kubeletPort: o.kubeletPort as string | undefined,
+          resolvConf: o.resolvConf as string | undefined,
+          podRoutes: o.podRoutes as string | undefined,
+          podNetwork: o.podNetwork as string | undefined,
+          overlay: o.overlay !== false,
         });
       } catch (err) {
         process.stderr.write(`klab node-agent: ${(err as Error).message}\n`);

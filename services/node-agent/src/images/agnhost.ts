@@ -18,8 +18,13 @@ function hostname(): string {
   return os.hostname();
 }
 
+/** Go reports an IPv4 peer of a dual-stack listener as IPv4, not as ::ffff:a.b.c.d. */
+export function plainAddress(a: string): string {
+  return a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
+}
+
 function remoteAddr(sock: net.Socket): string {
-  const a = sock.remoteAddress ?? "";
+  const a = plainAddress(sock.remoteAddress ?? "");
   return `${a.includes(":") ? `[${a}]` : a}:${sock.remotePort}`;
 }
 
@@ -144,7 +149,7 @@ function netexec(args: string[]): void {
       let reply: string;
       if (text === "hostname") reply = hostname();
       else if (text.startsWith("echo ")) reply = text.slice(5);
-      else if (text === "clientip") reply = `${rinfo.address}:${rinfo.port}`;
+      else if (text === "clientip") reply = `${plainAddress(rinfo.address)}:${rinfo.port}`;
       else reply = "";
       log(`UDP ${text}`);
       if (reply) udp.send(reply, rinfo.port, rinfo.address);

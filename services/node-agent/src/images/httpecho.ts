@@ -1,5 +1,6 @@
 import http from "node:http";
 import { parseGoFlags } from "./flags.ts";
+import { plainAddress } from "./agnhost.ts";
 
 /** hashicorp/http-echo: answers every request with -text, on -listen (default :5678). */
 export function httpEcho(argv: string[]): void {
@@ -38,7 +39,7 @@ export function httpEcho(argv: string[]): void {
       res.end(`${text}\n`);
     }
     process.stdout.write(
-      `${stamp()} ${req.headers.host ?? ""} ${req.socket.remoteAddress}:${req.socket.remotePort} "${req.method} ${req.url} HTTP/${req.httpVersion}" 200 ${text.length + 1} "${req.headers["user-agent"] ?? ""}" \n`,
+      `${stamp()} ${req.headers.host ?? ""} ${plainAddress(req.socket.remoteAddress ?? "")}:${req.socket.remotePort} "${req.method} ${req.url} HTTP/${req.httpVersion}" 200 ${text.length + 1} "${req.headers["user-agent"] ?? ""}" \n`,
     );
   });
   server.on("error", (e) => {

@@ -1,4 +1,5 @@
 import http from "node:http";
+import { plainAddress } from "./agnhost.ts";
 
 /** The nginx Docker image's default site: its welcome page on :80, its headers and access log. */
 const NGINX_VERSION = "1.27.3";
@@ -74,7 +75,7 @@ export function nginx(argv: string[]): void {
     const ua = req.headers["user-agent"] ?? "-";
     const xff = req.headers["x-forwarded-for"] ?? "-";
     process.stdout.write(
-      `${req.socket.remoteAddress} - - [${clf(new Date())}] "${req.method} ${req.url} HTTP/${req.httpVersion}" ${code} ${req.method === "HEAD" ? 0 : Buffer.byteLength(body)} "${req.headers.referer ?? "-"}" "${ua}" "${xff}"\n`,
+      `${plainAddress(req.socket.remoteAddress ?? "-")} - - [${clf(new Date())}] "${req.method} ${req.url} HTTP/${req.httpVersion}" ${code} ${req.method === "HEAD" ? 0 : Buffer.byteLength(body)} "${req.headers.referer ?? "-"}" "${ua}" "${xff}"\n`,
     );
   });
   server.on("error", (e: NodeJS.ErrnoException) => {

@@ -13,13 +13,9 @@ import {
 import type { EnvSources } from "../core/env.ts";
 import { resolveImage } from "../images/catalog.ts";
 import { createNetns, deleteNetns, podNetnsName } from "../sandbox/netns.ts";
-import {
-  attachPodNetwork,
-  detachPodNetwork,
-  ensureNodeBridge,
-  type PodNetworkConfig,
-} from "../sandbox/attach.ts";
+import type { PodNetworkConfig } from "../sandbox/attach.ts";
 import { startSandbox, stopSandbox } from "../sandbox/sandbox.ts";
+import type { PodNetwork } from "../sandbox/pod-network.ts";
 import type { PodRecord } from "./pod-worker.ts";
 
 export interface AgentConfig {
@@ -57,6 +53,7 @@ export class NodeRuntime {
     readonly config: AgentConfig,
     readonly api: PodAPI,
     readonly log: Logger,
+    readonly network: PodNetwork,
   ) {
     mkdirSync(join(config.stateDir, "pods"), { recursive: true });
   }
@@ -78,7 +75,7 @@ export class NodeRuntime {
     }
     this.ipam = state && state.cidr === cidr ? state : newIPAM(cidr);
     this.saveIPAM();
-    await ensureNodeBridge({ ...this.config.network, podCIDR: cidr });
+    await this.network.setup(cidr);
   }
 
   get ready(): boolean {
@@ -123,7 +120,7 @@ export class NodeRuntime {
       }
       rec.netns ??= podNetnsName(this.config.netnsPrefix, this.config.nodeName, uid);
       await createNetns(rec.netns);
-      await attachPodNetwork({ ...this.config.network, podCIDR: this.podCIDR }, rec.netns, uid, rec.podIP);
+      await this.network.attach(rec.netns, uid, rec.podIP);
     } else {
       rec.podIP = this.config.nodeIP;
     }
@@ -149,12 +146,17 @@ export class NodeRuntime {
     );
   }
 
+  /** After an agent restart: the pod's eth0 is still there; hand it to this agent's network again. */
+  async reattach(rec: PodRecord): Promise<void> {
+    if (rec.netns && rec.podIP) await this.network.attach(rec.netns, rec.uid, rec.podIP);
+  }
+
   /** CNI DEL: infra process, namespace, veth, IP. */
   async destroySandbox(rec: PodRecord): Promise<void> {
     if (rec.sandbox) stopSandbox(rec.sandbox);
     if (rec.netns) {
+      if (rec.podIP) await this.network.detach(rec.netns, rec.uid, rec.podIP);
       await deleteNetns(rec.netns);
-      if (this.podCIDR) await detachPodNetwork({ ...this.config.network, podCIDR: this.podCIDR }, rec.uid);
     }
     if (this.ipam) {
       this.ipam = release(this.ipam, `${rec.namespace}/${rec.name}/${rec.uid}`);

@@ -69,6 +69,7 @@ export class PodWorker {
   private stopped = false;
   private sandboxError?: string;
   private exitPendingSince: Record<string, number> = {};
+  private networkAttached = false;
 
   constructor(
     private pod: Pod,
@@ -168,9 +169,23 @@ export class PodWorker {
       return;
     }
     let next = 2000;
+    if (
+      this.record.sandbox &&
+      sandboxAlive(this.record.sandbox) &&
+      !this.networkAttached &&
+      !this.pod.spec?.hostNetwork
+    ) {
+      try {
+        await this.rt.reattach(this.record);
+        this.networkAttached = true;
+      } catch (err) {
+        this.rt.log.warn({ pod: this.key, err: String(err) }, "re-attaching the pod network failed");
+      }
+    }
     if (!this.record.sandbox || !sandboxAlive(this.record.sandbox)) {
       try {
         await this.rt.createSandbox(this.pod, this.record);
+        this.networkAttached = true;
         this.sandboxError = undefined;
         this.persist();
       } catch (err) {
