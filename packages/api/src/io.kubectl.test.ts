@@ -115,4 +115,40 @@ describeWith({ tools: ["kubectl"] }, "YAML as kubectl prints it", () => {
     );
     expect(toYaml(JSON.parse(json))).toBe(yaml);
   });
+
+  it("matches kubectl for objects with nested lists, annotations and long text", () => {
+    const cmds: Array<[string[], string[]]> = [
+      [
+        ["create", "job", "j", "--image=busybox"],
+        ["--", "sh", "-c", "echo: hi; yes", "a  b", "", "- x"],
+      ],
+      [
+        [
+          "create",
+          "ingress",
+          "web",
+          "--class=nginx",
+          "--rule=foo.com/bar*=svc1:8080,tls=my-cert",
+          "--rule=/x=svc2:http",
+          "--annotation=nginx.ingress.kubernetes.io/rewrite-target=/$1",
+        ],
+        [],
+      ],
+      [
+        [
+          "create",
+          "priorityclass",
+          "high",
+          "--value=1000",
+          "--description=a long description that goes on and on past eighty columns so that go-yaml folds it over two lines",
+        ],
+        [],
+      ],
+    ];
+    for (const [cmd, tail] of cmds) {
+      const run = (o: string) =>
+        execFileSync("kubectl", [...cmd, "--dry-run=client", "-o", o, ...tail], { encoding: "utf8" });
+      expect(toYaml(JSON.parse(run("json"))), cmd.join(" ")).toBe(run("yaml"));
+    }
+  });
 });
