@@ -48,6 +48,13 @@ const CHAIN_NAME = /^[A-Za-z0-9_.\-]{1,28}$/;
 
 /** Splits a line into words the way iptables-restore does: double quotes group, `\"` escapes. */
 export function tokenize(line: string, lineNo: number): string[] {
+  // Most lines have no quotes: split them without walking every character.
+  if (!line.includes('"')) {
+    const words = line.split(/[ \t]+/);
+    if (words[0] === "") words.shift();
+    if (words.length && words[words.length - 1] === "") words.pop();
+    return words;
+  }
   const out: string[] = [];
   let cur = "";
   let inWord = false;
@@ -303,6 +310,30 @@ function parsePort(text: string | undefined, invert: boolean, lineNo: number): P
   return { from, to, invert };
 }
 
+function takeArg(words: string[], i: number, opt: string, lineNo: number): string {
+  const v = words[i + 1];
+  if (v === undefined) throw new RestoreError(lineNo, `option "${opt}" requires an argument`);
+  return v;
+}
+
+function loadMatch(modules: ModuleState[], name: string, lineNo: number): ModuleState {
+  if (!MODULES.has(name))
+    throw new RestoreError(lineNo, `couldn't load match "${name}" (not supported here)`);
+  if (name === "tcp" || name === "udp" || name === "sctp") {
+    const existing = modules.find((m) => m.name === name);
+    if (existing) return existing;
+  }
+  const m: ModuleState = { name: name as ModuleName, opts: new Map() };
+  modules.push(m);
+  return m;
+}
+
+function ownerOf(modules: ModuleState[], opt: string): ModuleState | undefined {
+  for (let i = modules.length - 1; i >= 0; i--)
+    if (MODULE_OPTIONS[modules[i].name].includes(opt)) return modules[i];
+  return undefined;
+}
+
 /** Parses the words after "-A CHAIN" into a Rule with zeroed counters. */
 export function parseRuleSpec(words: string[], lineNo: number): Rule {
   const rule: Rule = { matches: [], target: { kind: "none" }, packets: 0, bytes: 0 };
@@ -343,7 +374,7 @@ export function parseRuleSpec(words: string[], lineNo: number): Rule {
       case "-d":
       case "--destination":
       case "--dst": {
-        const v = take(i++, w);
+        const v = takeArg(words, i++, w, lineNo);
         const cidr = parseCidr(v);
         if (!cidr)
           throw new RestoreError(lineNo, `host/network "${v}" not found (expected an IPv4 address or CIDR)`);
@@ -356,7 +387,7 @@ export function parseRuleSpec(words: string[], lineNo: number): Rule {
       }
       case "-p":
       case "--protocol": {
-        const v = take(i++, w).toLowerCase();
+        const v = takeArg(words, i++, w, lineNo).toLowerCase();
         const num = PROTOCOL_NUMBERS[v] ?? (/^\d+$/.test(v) ? Number(v) : undefined);
         if (num === undefined || num > 255) throw new RestoreError(lineNo, `unknown protocol "${v}"`);
         rule.proto = { num, name: v, invert: inv };
@@ -366,7 +397,7 @@ export function parseRuleSpec(words: string[], lineNo: number): Rule {
       case "--in-interface":
       case "-o":
       case "--out-interface": {
-        const v = take(i++, w);
+        const v = takeArg(words, i++, w, lineNo);
         if (!/^[A-Za-z0-9_.+\-@]{1,15}$/.test(v))
           throw new RestoreError(lineNo, `invalid interface name "${v}"`);
         if (w === "-i" || w === "--in-interface") rule.inIface = { name: v, invert: inv };
@@ -376,7 +407,7 @@ export function parseRuleSpec(words: string[], lineNo: number): Rule {
       case "-m":
       case "--match":
         if (inv) throw new RestoreError(lineNo, `"!" is not allowed before ${w}`);
-        loadModule(take(i++, w));
+        loadMatch(modules, takeArg(words, i++, w, lineNo), lineNo);
         continue;
       case "-j":
       case "--jump":
@@ -384,7 +415,7 @@ export function parseRuleSpec(words: string[], lineNo: number): Rule {
       case "--goto":
         if (inv) throw new RestoreError(lineNo, `"!" is not allowed before ${w}`);
         if (targetName) throw new RestoreError(lineNo, "multiple targets (-j/-g) are not allowed");
-        targetName = take(i++, w);
+        targetName = takeArg(words, i++, w, lineNo);
         targetGoto = w === "-g" || w === "--goto";
         continue;
     }
@@ -394,21 +425,24 @@ export function parseRuleSpec(words: string[], lineNo: number): Rule {
     // that knows the option, as iptables hands unknown options to each loaded extension.
     if (targetName && TARGET_OPTIONS[targetName]?.includes(w)) {
       if (inv) throw new RestoreError(lineNo, `"!" is not allowed before ${w}`);
-      targetOpts.set(w, TARGET_FLAGS.has(w) ? true : take(i++, w));
+      targetOpts.set(w, TARGET_FLAGS.has(w) ? true : takeArg(words, i++, w, lineNo));
       continue;
     }
-    let owner = [...modules].reverse().find((m) => MODULE_OPTIONS[m.name].includes(w));
+    let owner = ownerOf(modules, w);
     if (
       !owner &&
       (w === "--dport" || w === "--sport" || w === "--destination-port" || w === "--source-port")
     ) {
       // `-p tcp --dport 80` loads the tcp match implicitly.
       const p = rule.proto?.name;
-      if (p === "tcp" || p === "udp" || p === "sctp") owner = loadModule(p);
+      if (p === "tcp" || p === "udp" || p === "sctp") owner = loadMatch(modules, p, lineNo);
     }
     if (!owner) throw new RestoreError(lineNo, `unknown option "${w}"`);
     if (owner.opts.has(w)) throw new RestoreError(lineNo, `option "${w}" given more than once`);
-    owner.opts.set(w, { value: FLAG_OPTIONS.has(w) ? undefined : take(i++, w), invert: inv });
+    owner.opts.set(w, {
+      value: FLAG_OPTIONS.has(w) ? undefined : takeArg(words, i++, w, lineNo),
+      invert: inv,
+    });
   }
   if (invert) throw new RestoreError(lineNo, '"!" at the end of the rule');
 
