@@ -1,5 +1,6 @@
 import { createServer } from "node:net";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { describeWith } from "../support/prereq.ts";
 import { startDns, records, status, section, type Harness } from "../../services/dns/src/testing/harness.ts";
@@ -296,5 +297,71 @@ ${lines}
     expect(records(await dns.dig("web.default.svc.cluster.local", "+short")).flat()).toEqual(["10.96.0.20"]);
     await stopping;
     expect(status(await dns.dig("web.default.svc.cluster.local", "+time=1"))).toBeUndefined();
+  });
+
+  it("server blocks: the longest zone wins on a shared port; a block for another port listens apart", async () => {
+    const dns = await dnsWith(`cluster.local:0 {
+    bind 127.0.0.1
+    kubernetes cluster.local
+}
+.:0 {
+    bind 127.0.0.1
+    hosts {
+        10.7.7.7 web.default.svc.cluster.local.example
+        10.8.8.8 other.lab
+    }
+}`);
+    expect(records(await dns.dig("web.default.svc.cluster.local", "+short")).flat()).toEqual(["10.96.0.20"]);
+    expect(records(await dns.dig("other.lab", "+short")).flat()).toEqual(["10.8.8.8"]);
+    expect(status(await dns.dig("nope.default.svc.cluster.local"))).toBe("NXDOMAIN");
+  });
+
+  it("reload follows a ConfigMap volume's symlink swap (..data)", async () => {
+    // Start with a plain file, then turn the path into kubelet's layout: Corefile -> ..data/Corefile.
+    const dns = await dnsWith(`.:0 {
+    bind 127.0.0.1
+    reload 2s 1s
+    hosts {
+        10.0.0.1 v1.lab
+    }
+}`);
+    const dir = join(dns.dir, "cm");
+    const write = (version: string, body: string) => {
+      const ts = join(dir, `..${version}`);
+      mkdirSync(ts, { recursive: true });
+      writeFileSync(join(ts, "Corefile"), body);
+      symlinkSync(`..${version}`, join(dir, "..data_tmp"));
+      renameSync(join(dir, "..data_tmp"), join(dir, "..data"));
+    };
+    const body = (host: string) =>
+      `.:0 {\n    bind 127.0.0.1\n    reload 2s 1s\n    hosts {\n        ${host}\n    }\n}\n`;
+    write("2026_01", body("10.0.0.1 v1.lab"));
+    renameSync(dns.corefile, `${dns.corefile}.orig`);
+    symlinkSync(join(dir, "..data", "Corefile"), dns.corefile);
+    write("2026_02", body("10.0.0.2 v2.lab"));
+    const out = await until(
+      () => dns.dig("v2.lab", "+short"),
+      (o) => o.includes("10.0.0.2"),
+    );
+    expect(records(out).flat()).toEqual(["10.0.0.2"]);
+    expect(status(await dns.dig("v1.lab"))).toBe("SERVFAIL");
+  });
+
+  it("ready turns 503 during lameduck while DNS still answers", async () => {
+    const dns = await startDns(`.:0 {
+    bind 127.0.0.1
+    health 127.0.0.1:0 {
+        lameduck 2s
+    }
+    ready 127.0.0.1:0
+    kubernetes cluster.local
+}`);
+    const base = `http://127.0.0.1:${dns.server.httpPort("127.0.0.1:0")}`;
+    expect((await fetch(`${base}/ready`)).status).toBe(200);
+    const stopping = dns.stop();
+    expect((await fetch(`${base}/ready`)).status).toBe(503);
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    expect(records(await dns.dig("web.default.svc.cluster.local", "+short")).flat()).toEqual(["10.96.0.20"]);
+    await stopping;
   });
 });

@@ -15,6 +15,40 @@ export interface TestUpstream {
 
 export type Zone = Record<string, Answer[]>;
 
+function serveWith(answer: (buf: Buffer, proto: string) => Buffer | undefined) {
+  return (udp: Socket, tcp: Server) => {
+    udp.on("message", (msg, rinfo) => {
+      const out = answer(msg, "udp");
+      if (!out) return;
+      if (out.length > 512) {
+        // Classic UDP limit: the client must come back over TCP.
+        const tc = Buffer.from(dnsPacket.encode({ ...dnsPacket.decode(out), answers: [] }));
+        tc.writeUInt16BE(tc.readUInt16BE(2) | 0x0200, 2);
+        udp.send(tc, rinfo.port, rinfo.address);
+        return;
+      }
+      udp.send(out, rinfo.port, rinfo.address);
+    });
+    tcp.on("connection", (sock) => {
+      let buf = Buffer.alloc(0);
+      sock.on("error", () => sock.destroy());
+      sock.on("data", (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          const len = buf.readUInt16BE(0);
+          const out = answer(buf.subarray(2, 2 + len), "tcp");
+          buf = buf.subarray(2 + len);
+          if (out) {
+            const h = Buffer.alloc(2);
+            h.writeUInt16BE(out.length);
+            sock.write(Buffer.concat([h, out]));
+          }
+        }
+      });
+    });
+  };
+}
+
 export async function startUpstream(zone: Zone, options: { silent?: boolean } = {}): Promise<TestUpstream> {
   const seen: string[] = [];
   const answer = (buf: Buffer, proto: string): Buffer | undefined => {
@@ -58,48 +92,33 @@ export async function startUpstream(zone: Zone, options: { silent?: boolean } = 
           ],
     });
   };
-  const udp: Socket = createSocket("udp4");
-  await new Promise<void>((r) => udp.bind(0, "127.0.0.1", r));
-  const port = udp.address().port;
-  udp.on("message", (msg, rinfo) => {
-    const out = answer(msg, "udp");
-    if (!out) return;
-    if (out.length > 512) {
-      // Classic UDP limit: the client must come back over TCP.
-      const tc = Buffer.from(dnsPacket.encode({ ...dnsPacket.decode(out), answers: [] }));
-      tc.writeUInt16BE(tc.readUInt16BE(2) | 0x0200, 2);
-      udp.send(tc, rinfo.port, rinfo.address);
-      return;
-    }
-    udp.send(out, rinfo.port, rinfo.address);
-  });
-  const tcp: Server = createServer((sock) => {
-    let buf = Buffer.alloc(0);
-    sock.on("error", () => sock.destroy());
-    sock.on("data", (chunk) => {
-      buf = Buffer.concat([buf, chunk]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const len = buf.readUInt16BE(0);
-        const out = answer(buf.subarray(2, 2 + len), "tcp");
-        buf = buf.subarray(2 + len);
-        if (out) {
-          const h = Buffer.alloc(2);
-          h.writeUInt16BE(out.length);
-          sock.write(Buffer.concat([h, out]));
-        }
-      }
+  const serve = serveWith(answer);
+  // The UDP port the kernel picks may be taken for TCP by someone else: pick again.
+  for (let attempt = 0; ; attempt++) {
+    const udp: Socket = createSocket("udp4");
+    await new Promise<void>((r) => udp.bind(0, "127.0.0.1", r));
+    const port = udp.address().port;
+    const tcp: Server = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      tcp.once("error", () => resolve(false));
+      tcp.listen(port, "127.0.0.1", () => resolve(true));
     });
-  });
-  await new Promise<void>((r) => tcp.listen(port, "127.0.0.1", r));
-  return {
-    port,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        udp.close();
-        tcp.close(() => resolve());
-      }),
-  };
+    if (!ok) {
+      udp.close();
+      if (attempt < 20) continue;
+      throw new Error("no free port for the test upstream");
+    }
+    serve(udp, tcp);
+    return {
+      port,
+      seen,
+      close: () =>
+        new Promise<void>((resolve) => {
+          udp.close();
+          tcp.close(() => resolve());
+        }),
+    };
+  }
 }
 
 /** The emulated internet's names used by the tests. */
