@@ -1003,7 +1003,13 @@ export function validateSecret(sec: Secret, old?: Secret): FieldError[] {
         errs.push(required("metadata.annotations[kubernetes.io/service-account.name]", ""));
       break;
   }
-  if (dataSize(data) > maxDataSize) errs.push(tooLong("data", maxDataSize));
+  // the limit is on decoded bytes
+  let size = 0;
+  for (const [k, v] of Object.entries(data)) {
+    const b64 = String(v ?? "").replace(/[\r\n]/g, "");
+    size += k.length + Math.floor((b64.length * 3) / 4) - (b64.match(/=+$/)?.[0].length ?? 0);
+  }
+  if (size > maxDataSize) errs.push(tooLong("data", maxDataSize));
   if (old) {
     if ((sec.type ?? "") !== (old.type ?? "")) errs.push(invalid("type", sec.type ?? "", fieldImmutable));
     if (old.immutable) {
