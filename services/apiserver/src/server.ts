@@ -125,6 +125,8 @@ export async function createApiServer(
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof ApiError) return sendStatus(reply, err);
     if (err.statusCode === 413 || err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      // fastify asks to close the connection, which breaks the pipe of a client still writing.
+      reply.removeHeader("connection");
       drainThenAnswer(req.raw);
       return sendStatus(reply, errors.tooLarge(MAX_BODY_BYTES));
     }

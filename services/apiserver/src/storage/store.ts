@@ -119,15 +119,42 @@ export class Store {
     return this.objects.get(resource)?.get(keyOf(namespace, name));
   }
 
+  /** Keys in order, rebuilt only after a key is added or removed (updates keep the order). */
+  private sortedKeys = new Map<string, string[]>();
+
+  private keysOf(resource: string, b: Map<string, Obj>): string[] {
+    let keys = this.sortedKeys.get(resource);
+    if (!keys) {
+      keys = [...b.keys()].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+      this.sortedKeys.set(resource, keys);
+    }
+    return keys;
+  }
+
   /** Objects in key order (namespace, then name), as etcd returns them. */
   list(resource: string, namespace?: string): Obj[] {
     const b = this.objects.get(resource);
     if (!b) return [];
-    const out: Array<[string, Obj]> = [];
-    const prefix = namespace === undefined ? undefined : `${namespace}/`;
-    for (const [k, v] of b) if (prefix === undefined || k.startsWith(prefix)) out.push([k, v]);
-    out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    return out.map((e) => e[1]);
+    const keys = this.keysOf(resource, b);
+    let lo = 0;
+    let hi = keys.length;
+    if (namespace !== undefined) {
+      const prefix = `${namespace}/`;
+      // keys are sorted, so one namespace is one contiguous run starting at its prefix
+      let a = 0;
+      let z = keys.length;
+      while (a < z) {
+        const mid = (a + z) >>> 1;
+        if (keys[mid]! < prefix) a = mid + 1;
+        else z = mid;
+      }
+      lo = a;
+      hi = lo;
+      while (hi < keys.length && keys[hi]!.startsWith(prefix)) hi++;
+    }
+    const out: Obj[] = new Array(hi - lo);
+    for (let i = lo; i < hi; i++) out[i - lo] = b.get(keys[i]!)!;
+    return out;
   }
 
   count(resource: string): number {
@@ -144,7 +171,10 @@ export class Store {
     const name = obj.metadata.name!;
     const rv = ++this.rv;
     obj.metadata.resourceVersion = String(rv);
-    this.bucket(resource).set(keyOf(ns, name), obj);
+    const b = this.bucket(resource);
+    const key = keyOf(ns, name);
+    if (!b.has(key)) this.sortedKeys.delete(resource);
+    b.set(key, obj);
     this.enqueue(
       { type: prev ? "MODIFIED" : "ADDED", rv, resource, object: obj, prev },
       ns,
@@ -160,7 +190,7 @@ export class Store {
     const ns = prev.metadata.namespace ?? "";
     const name = prev.metadata.name!;
     const rv = ++this.rv;
-    this.objects.get(resource)?.delete(keyOf(ns, name));
+    if (this.objects.get(resource)?.delete(keyOf(ns, name))) this.sortedKeys.delete(resource);
     const gone = { ...prev, metadata: { ...prev.metadata, resourceVersion: String(rv) } };
     this.enqueue({ type: "DELETED", rv, resource, object: gone, prev }, ns, name, undefined);
     return gone;
