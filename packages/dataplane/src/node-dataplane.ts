@@ -3,11 +3,10 @@
  * node's own processes) and the overlay's UDP socket. Packets are read in batches from each TUN,
  * run through the pipeline, and written out in batches per device.
  */
-import dgram from "node:dgram";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import type { TunDevice } from "@klab/tun";
-import { ipToString, parseIP } from "./ip.ts";
+import { UdpSocket, type TunDevice } from "@klab/tun";
+import { parseIP } from "./ip.ts";
 import { registerDataplaneMetrics } from "./metrics.ts";
 import { Pipeline, type Ingress, type Output, type PipelineConfig } from "./pipeline.ts";
 import type { PolicyStage, ServiceNatStage } from "./stages.ts";
@@ -32,13 +31,14 @@ export class NodeDataplane {
   private readonly log?: Logger;
   private readonly pods = new Map<number, TunDevice>();
   private host: TunDevice | undefined;
-  private socket: dgram.Socket | undefined;
+  private socket: UdpSocket | undefined;
   private overlayPort = VXLAN_PORT;
   private readonly peers = new Set<number>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly pendingPods = new Map<number, Buffer[]>();
   private pendingHost: Buffer[] = [];
-  private flushScheduled = false;
+  private pendingOverlay: Buffer[] = [];
+  private pendingOverlayTo: number[] = [];
   private readonly out: Output;
 
   constructor(opts: NodeDataplaneOptions) {
@@ -79,16 +79,10 @@ export class NodeDataplane {
     if (this.opts.overlay === false) return;
     const address = this.opts.overlay?.address ?? this.opts.nodeIP;
     this.overlayPort = this.opts.overlay?.port ?? VXLAN_PORT;
-    const socket = dgram.createSocket({ type: "udp4", recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
-    socket.on("message", (msg, rinfo) => this.receiveOverlay(msg, rinfo.address));
-    socket.on("error", (err) => this.log?.error({ err }, "overlay socket error"));
-    await new Promise<void>((resolve, reject) => {
-      socket.once("error", reject);
-      socket.bind(this.overlayPort, address, () => {
-        socket.off("error", reject);
-        resolve();
-      });
-    });
+    // A socket served by native threads: no recvfrom/sendto per datagram on the event loop.
+    const socket = new UdpSocket(address, this.overlayPort);
+    socket.on("error", (err: Error) => this.log?.error({ err }, "overlay socket error"));
+    socket.onDatagrams((datagrams, from) => this.receiveOverlay(datagrams, from));
     this.socket = socket;
     this.log?.info({ address, port: this.overlayPort }, "overlay listening");
   }
@@ -102,7 +96,7 @@ export class NodeDataplane {
     await Promise.all(closing);
     const socket = this.socket;
     this.socket = undefined;
-    if (socket) await new Promise<void>((r) => socket.close(() => r()));
+    await socket?.close();
   }
 
   /** Attach a pod: its TUN (the other end of its eth0) and its IP. */
@@ -168,33 +162,22 @@ export class NodeDataplane {
     this.flush();
   }
 
-  private receiveOverlay(msg: Buffer, from: string): void {
+  private receiveOverlay(datagrams: Buffer[], from: Uint32Array): void {
     const stats = this.pipeline.stats;
-    let fromIP: number;
-    try {
-      fromIP = parseIP(from);
-    } catch {
-      stats.drop("overlay-bad-peer");
-      return;
+    for (let i = 0; i < datagrams.length; i++) {
+      const fromIP = from[i];
+      if (!this.peers.has(fromIP)) {
+        stats.drop("overlay-unknown-peer");
+        continue;
+      }
+      const d = decapsulate(datagrams[i]);
+      if ("error" in d) {
+        stats.drop(d.error);
+        continue;
+      }
+      this.pipeline.process(d.inner, { kind: "overlay", fromNodeIP: fromIP }, this.out);
     }
-    if (!this.peers.has(fromIP)) {
-      stats.drop("overlay-unknown-peer");
-      return;
-    }
-    const d = decapsulate(msg);
-    if ("error" in d) {
-      stats.drop(d.error);
-      return;
-    }
-    this.pipeline.process(d.inner, { kind: "overlay", fromNodeIP: fromIP }, this.out);
-    // Datagrams that arrive in one poll are written out together.
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        this.flush();
-      });
-    }
+    this.flush();
   }
 
   private sendOverlay(nodeIP: number, pkt: Buffer): void {
@@ -202,10 +185,8 @@ export class NodeDataplane {
       this.pipeline.stats.drop("overlay-down");
       return;
     }
-    const frame = encapsulate(pkt, this.pipeline.nodeIP, nodeIP);
-    this.socket.send(frame, this.overlayPort, ipToString(nodeIP), (err) => {
-      if (err) this.pipeline.stats.drop("overlay-send-failed");
-    });
+    this.pendingOverlay.push(encapsulate(pkt, this.pipeline.nodeIP, nodeIP));
+    this.pendingOverlayTo.push(nodeIP);
   }
 
   private flush(): void {
@@ -220,6 +201,14 @@ export class NodeDataplane {
       if (this.host) this.host.write(this.pendingHost);
       else for (let i = 0; i < this.pendingHost.length; i++) this.pipeline.stats.drop("no-host-interface");
       this.pendingHost = [];
+    }
+    if (this.pendingOverlay.length > 0) {
+      const sent =
+        this.socket?.sendTo(this.pendingOverlay, Uint32Array.from(this.pendingOverlayTo), this.overlayPort) ??
+        0;
+      for (let i = sent; i < this.pendingOverlay.length; i++) this.pipeline.stats.drop("overlay-queue-full");
+      this.pendingOverlay = [];
+      this.pendingOverlayTo = [];
     }
   }
 }

@@ -1,14 +1,18 @@
-// TUN devices for Node.js. A reader thread per device drains the kernel queue in batches and
-// hands each batch to JavaScript through a thread-safe function, so the event loop never blocks
-// on the device and JavaScript sees one callback per batch, not per packet. Writes are a loop of
-// write(2) in native code over a non-blocking descriptor: one call from JavaScript per batch.
+// TUN devices (and the overlay's UDP socket) for Node.js. A reader thread per descriptor drains
+// the kernel queue in batches and hands each batch to JavaScript through a thread-safe function,
+// so the event loop never blocks and JavaScript sees one callback per batch, not per packet.
+// Writes are queued to a writer thread: one call from JavaScript per batch, and the kernel work
+// that a write(2) or sendto(2) does runs beside the event loop, not on it.
 #include <napi.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -35,6 +39,7 @@ constexpr size_t kMaxQueuedWrites = 8192;
 struct Batch {
   std::vector<uint8_t> data;
   std::vector<uint32_t> lengths;
+  std::vector<uint32_t> peers;  // UDP only: each datagram's source IPv4 address
   int error = 0;
 };
 
@@ -47,6 +52,8 @@ using ReaderTsfn = Napi::TypedThreadSafeFunction<Device, Batch, DeliverBatch>;
 struct WriteBatch {
   std::vector<uint8_t> data;
   std::vector<uint32_t> lengths;
+  std::vector<uint32_t> dests;  // UDP only: destination IPv4 address per datagram
+  uint16_t port = 0;
 };
 
 struct Writer {
@@ -71,10 +78,20 @@ void WriterLoop(int fd, Writer* w) {
     }
     for (auto& b : batches) {
       size_t offset = 0;
-      for (uint32_t len : b.lengths) {
+      for (size_t i = 0; i < b.lengths.size(); i++) {
+        uint32_t len = b.lengths[i];
         ssize_t n;
         do {
-          n = ::write(fd, b.data.data() + offset, len);
+          if (b.dests.empty()) {
+            n = ::write(fd, b.data.data() + offset, len);
+          } else {
+            struct sockaddr_in to;
+            memset(&to, 0, sizeof(to));
+            to.sin_family = AF_INET;
+            to.sin_port = htons(b.port);
+            to.sin_addr.s_addr = htonl(b.dests[i]);
+            n = ::sendto(fd, b.data.data() + offset, len, 0, reinterpret_cast<struct sockaddr*>(&to), sizeof(to));
+          }
         } while (n < 0 && errno == EINTR);
         if (n < 0) w->dropped++;
         offset += len;
@@ -85,6 +102,7 @@ void WriterLoop(int fd, Writer* w) {
 }
 
 struct Device {
+  bool udp = false;
   int fd = -1;
   int wakefd = -1;
   std::string name;
@@ -120,7 +138,13 @@ void DeliverBatch(Napi::Env env, Napi::Function callback, Device* device, Batch*
   auto lengths = Napi::Uint32Array::New(env, batch->lengths.size());
   for (size_t i = 0; i < batch->lengths.size(); i++) lengths[i] = batch->lengths[i];
   auto arena = Napi::Buffer<uint8_t>::Copy(env, batch->data.data(), batch->data.size());
-  callback.Call({arena, lengths, Napi::Number::New(env, batch->error)});
+  if (device->udp) {
+    auto peers = Napi::Uint32Array::New(env, batch->peers.size());
+    for (size_t i = 0; i < batch->peers.size(); i++) peers[i] = batch->peers[i];
+    callback.Call({arena, lengths, Napi::Number::New(env, batch->error), peers});
+  } else {
+    callback.Call({arena, lengths, Napi::Number::New(env, batch->error)});
+  }
 }
 
 void ReaderLoop(Device* device) {
@@ -140,7 +164,15 @@ void ReaderLoop(Device* device) {
       size_t used = 0;
       while (batch->lengths.size() < kMaxBatch) {
         batch->data.resize(used + kMaxPacket);
-        ssize_t n = read(device->fd, batch->data.data() + used, kMaxPacket);
+        ssize_t n;
+        if (device->udp) {
+          struct sockaddr_in from;
+          socklen_t fromLen = sizeof(from);
+          n = recvfrom(device->fd, batch->data.data() + used, kMaxPacket, 0, reinterpret_cast<struct sockaddr*>(&from), &fromLen);
+          if (n >= 0) batch->peers.push_back(ntohl(from.sin_addr.s_addr));
+        } else {
+          n = read(device->fd, batch->data.data() + used, kMaxPacket);
+        }
         if (n < 0) {
           if (errno == EINTR) continue;
           if (errno != EAGAIN && errno != EWOULDBLOCK) batch->error = errno;
@@ -186,6 +218,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
                        {InstanceMethod("startReading", &TunDevice::StartReading),
                         InstanceMethod("write", &TunDevice::Write),
                         InstanceMethod("dropped", &TunDevice::Dropped),
+                        InstanceMethod("sendTo", &TunDevice::SendTo),
                         InstanceMethod("close", &TunDevice::Close),
                         InstanceMethod("ref", &TunDevice::Ref),
                         InstanceMethod("unref", &TunDevice::Unref),
@@ -193,9 +226,13 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
                         InstanceAccessor("fd", &TunDevice::Fd, nullptr)});
   }
 
-  // new TunDevice(name, persist, netnsPath)
+  // new TunDevice(name, persist, netnsPath) or, for the overlay, new TunDevice({ udp: { address, port } })
   explicit TunDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunDevice>(info) {
     Napi::Env env = info.Env();
+    if (info.Length() == 1 && info[0].IsObject() && info[0].As<Napi::Object>().Has("udp")) {
+      OpenUdp(env, info[0].As<Napi::Object>().Get("udp").As<Napi::Object>());
+      return;
+    }
     if (info.Length() < 1 || !info[0].IsString()) {
       Napi::TypeError::New(env, "TunDevice: name must be a string").ThrowAsJavaScriptException();
       return;
@@ -263,6 +300,114 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
  private:
   Device* device_ = nullptr;
 
+  void OpenUdp(Napi::Env env, Napi::Object opts) {
+    std::string address = opts.Get("address").ToString();
+    uint32_t port = opts.Get("port").ToNumber().Uint32Value();
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(static_cast<uint16_t>(port));
+    if (port > 65535 || inet_pton(AF_INET, address.c_str(), &sin.sin_addr) != 1) {
+      Napi::TypeError::New(env, "UDP socket: invalid address or port").ThrowAsJavaScriptException();
+      return;
+    }
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      ErrnoError(env, "socket", errno).ThrowAsJavaScriptException();
+      return;
+    }
+    int size = 8 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    if (bind(fd, reinterpret_cast<struct sockaddr*>(&sin), sizeof(sin)) != 0) {
+      int err = errno;
+      ::close(fd);
+      ErrnoError(env, "bind " + address + ":" + std::to_string(port), err).ThrowAsJavaScriptException();
+      return;
+    }
+    socklen_t sinLen = sizeof(sin);
+    if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&sin), &sinLen) == 0) port = ntohs(sin.sin_port);
+    device_ = new Device();
+    device_->udp = true;
+    device_->fd = fd;
+    device_->name = address + ":" + std::to_string(port);  // the bound port, also when 0 was asked
+    device_->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  }
+
+  // sendTo(datagrams: Buffer[], destinations: Uint32Array, port) -> number queued (UDP only)
+  Napi::Value SendTo(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (!device_->udp || !info[0].IsArray() || !info[1].IsTypedArray() || !info[2].IsNumber()) {
+      Napi::TypeError::New(env, "sendTo: expected (Buffer[], Uint32Array, port) on a UDP socket").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    auto dests = info[1].As<Napi::Uint32Array>();
+    WriteBatch batch;
+    batch.port = static_cast<uint16_t>(info[2].As<Napi::Number>().Uint32Value());
+    if (!Collect(env, info[0].As<Napi::Array>(), batch, &dests)) return env.Undefined();
+    return Napi::Number::New(env, Enqueue(std::move(batch)));
+  }
+
+  // Gather a JavaScript array of Uint8Arrays into one contiguous batch (one allocation).
+  bool Collect(Napi::Env env, Napi::Array packets, WriteBatch& batch, Napi::Uint32Array* dests) {
+    uint32_t count = packets.Length();
+    if (dests && dests->ElementLength() < count) {
+      Napi::TypeError::New(env, "sendTo: one destination per datagram").ThrowAsJavaScriptException();
+      return false;
+    }
+    batch.lengths.reserve(count);
+    std::vector<const uint8_t*> sources;
+    sources.reserve(count);
+    size_t total = 0;
+    for (uint32_t i = 0; i < count; i++) {
+      napi_value item;
+      if (napi_get_element(env, packets, i, &item) != napi_ok) continue;
+      napi_typedarray_type type;
+      size_t len;
+      void* data;
+      bool isTyped = false;
+      if (napi_is_typedarray(env, item, &isTyped) != napi_ok || !isTyped) continue;
+      if (napi_get_typedarray_info(env, item, &type, &len, &data, nullptr, nullptr) != napi_ok) continue;
+      if (type != napi_uint8_array || len == 0 || len > kMaxPacket) continue;
+      sources.push_back(static_cast<const uint8_t*>(data));
+      batch.lengths.push_back(static_cast<uint32_t>(len));
+      if (dests) batch.dests.push_back((*dests)[i]);
+      total += len;
+    }
+    batch.data.resize(total);
+    size_t at = 0;
+    for (size_t i = 0; i < sources.size(); i++) {
+      memcpy(batch.data.data() + at, sources[i], batch.lengths[i]);
+      at += batch.lengths[i];
+    }
+    return true;
+  }
+
+  uint32_t Enqueue(WriteBatch&& batch) {
+    if (!device_->writer) {
+      device_->writer = std::make_unique<Writer>();
+      device_->writer->thread = std::thread(WriterLoop, device_->fd, device_->writer.get());
+    }
+    Writer* w = device_->writer.get();
+    uint32_t queued = static_cast<uint32_t>(batch.lengths.size());
+    bool full;
+    {
+      std::lock_guard<std::mutex> lock(w->mu);
+      full = w->queuedPackets + queued > kMaxQueuedWrites;
+      if (!full) {
+        w->queuedPackets += queued;
+        w->queue.push_back(std::move(batch));
+      }
+    }
+    if (full) {
+      w->dropped += queued;
+      return 0;
+    }
+    w->cv.notify_one();
+    return queued;
+  }
+
   Napi::Value Name(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), device_ ? device_->name : "");
   }
@@ -312,58 +457,13 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Undefined();
-    if (!info[0].IsArray()) {
-      Napi::TypeError::New(env, "write: expected an array of Buffers").ThrowAsJavaScriptException();
+    if (!info[0].IsArray() || device_->udp) {
+      Napi::TypeError::New(env, "write: expected an array of Buffers (on a TUN device)").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    auto packets = info[0].As<Napi::Array>();
-    uint32_t count = packets.Length();
     WriteBatch batch;
-    batch.lengths.reserve(count);
-    std::vector<const uint8_t*> sources;
-    sources.reserve(count);
-    size_t total = 0;
-    for (uint32_t i = 0; i < count; i++) {
-      napi_value item;
-      if (napi_get_element(env, packets, i, &item) != napi_ok) continue;
-      napi_typedarray_type type;
-      size_t len;
-      void* data;
-      bool isTyped = false;
-      if (napi_is_typedarray(env, item, &isTyped) != napi_ok || !isTyped) continue;
-      if (napi_get_typedarray_info(env, item, &type, &len, &data, nullptr, nullptr) != napi_ok) continue;
-      if (type != napi_uint8_array || len == 0 || len > kMaxPacket) continue;
-      sources.push_back(static_cast<const uint8_t*>(data));
-      batch.lengths.push_back(static_cast<uint32_t>(len));
-      total += len;
-    }
-    batch.data.resize(total);
-    size_t at = 0;
-    for (size_t i = 0; i < sources.size(); i++) {
-      memcpy(batch.data.data() + at, sources[i], batch.lengths[i]);
-      at += batch.lengths[i];
-    }
-    if (!device_->writer) {
-      device_->writer = std::make_unique<Writer>();
-      device_->writer->thread = std::thread(WriterLoop, device_->fd, device_->writer.get());
-    }
-    Writer* w = device_->writer.get();
-    uint32_t queued = static_cast<uint32_t>(batch.lengths.size());
-    bool full;
-    {
-      std::lock_guard<std::mutex> lock(w->mu);
-      full = w->queuedPackets + queued > kMaxQueuedWrites;
-      if (!full) {
-        w->queuedPackets += queued;
-        w->queue.push_back(std::move(batch));
-      }
-    }
-    if (full) {
-      w->dropped += queued;
-      return Napi::Number::New(env, 0);
-    }
-    w->cv.notify_one();
-    return Napi::Number::New(env, queued);
+    if (!Collect(env, info[0].As<Napi::Array>(), batch, nullptr)) return env.Undefined();
+    return Napi::Number::New(env, Enqueue(std::move(batch)));
   }
 
   // dropped() -> packets the device refused or that found the write queue full

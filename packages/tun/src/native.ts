@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 export interface NativeTunDevice {
   readonly name: string;
   readonly fd: number;
-  startReading(cb: (arena: Buffer, lengths: Uint32Array, errno: number) => void): void;
+  startReading(cb: (arena: Buffer, lengths: Uint32Array, errno: number, peers?: Uint32Array) => void): void;
+  sendTo(datagrams: readonly Uint8Array[], destinations: Uint32Array, port: number): number;
   write(packets: readonly Uint8Array[]): number;
   dropped(): number;
   close(): Promise<void>;
@@ -15,7 +16,10 @@ export interface NativeTunDevice {
 }
 
 interface NativeModule {
-  TunDevice: new (name: string, persist: boolean, netns?: string) => NativeTunDevice;
+  TunDevice: {
+    new (name: string, persist: boolean, netns?: string): NativeTunDevice;
+    new (opts: { udp: { address: string; port: number } }): NativeTunDevice;
+  };
 }
 
 const addonPath = fileURLToPath(new URL("../build/Release/klab_tun.node", import.meta.url));
