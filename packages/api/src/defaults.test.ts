@@ -135,6 +135,8 @@ describe("defaulting", () => {
     expect(d.spec!.template.spec!.restartPolicy).toBe("Always");
     expect(d.spec!.template.spec!.containers[0].imagePullPolicy).toBe("IfNotPresent");
     expect(d.spec!.template.spec!.tolerations).toBeUndefined();
+    expect(d.spec!.template.spec!.enableServiceLinks).toBeUndefined();
+    expect(d.spec!.template.spec!.securityContext).toEqual({});
   });
 
   it("NetworkPolicies derive policyTypes as kube does", () => {

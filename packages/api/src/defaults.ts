@@ -8,6 +8,7 @@ import type {
   Deployment,
   Endpoints,
   EndpointSlice,
+  Ingress,
   IngressClass,
   KubeObject,
   Namespace,
@@ -67,7 +68,6 @@ function defaultPodSpec(spec: PodSpec): void {
   spec.terminationGracePeriodSeconds ??= 30;
   spec.schedulerName ??= "default-scheduler";
   spec.securityContext ??= {};
-  spec.enableServiceLinks ??= true;
   if (spec.serviceAccountName && !spec.serviceAccount) spec.serviceAccount = spec.serviceAccountName;
   if (spec.serviceAccount && !spec.serviceAccountName) spec.serviceAccountName = spec.serviceAccount;
   const hostNetwork = spec.hostNetwork === true;
@@ -122,6 +122,8 @@ function defaultPod(pod: Pod): void {
     }
   }
   defaultPodSpec(spec);
+  // only pods, not templates, carry it (SetDefaults_Pod)
+  spec.enableServiceLinks ??= true;
   spec.serviceAccountName ??= "default";
   spec.serviceAccount ??= spec.serviceAccountName;
   // admission: Priority and DefaultTolerationSeconds
@@ -295,6 +297,13 @@ function defaultObject(obj: KubeObject): void {
         np.spec.policyTypes = ["Ingress"];
         if (np.spec.egress?.length) np.spec.policyTypes.push("Egress");
       }
+      break;
+    }
+    case "networking.k8s.io/Ingress": {
+      const ing = obj as Ingress;
+      // Go serialises the empty status struct; kubectl -o yaml shows it
+      ing.status ??= {};
+      ing.status.loadBalancer ??= {};
       break;
     }
     case "networking.k8s.io/IngressClass": {
