@@ -22,7 +22,10 @@ export class InformerSource implements ClusterSource {
   private readonly namespaces: Informer<Namespace>;
   private readonly lazy: LazyIndex;
 
-  constructor(options: ClusterSourceOptions, client = clientFor(options)) {
+  constructor(
+    private readonly options: ClusterSourceOptions,
+    client = clientFor(options),
+  ) {
     this.client = client;
     this.services = new Informer<Service>(client, "v1", "services");
     this.namespaces = new Informer<Namespace>(client, "v1", "namespaces");
@@ -59,7 +62,7 @@ export class InformerSource implements ClusterSource {
   }
 
   async start(): Promise<void> {
-    for (const inf of this.all()) inf.on("error", () => {});
+    for (const inf of this.all()) inf.on("error", (err) => this.options.onError?.(err, inf.plural));
     await Promise.all(this.all().map((i) => i.start()));
   }
 

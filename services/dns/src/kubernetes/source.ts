@@ -23,6 +23,8 @@ export interface ClusterSourceOptions {
   watchEndpoints: boolean;
   /** Called after each change with the kind of object, for the programming-latency metric. */
   onChange?: (kind: "service" | "endpoints" | "pod" | "namespace") => void;
+  /** Watch and list failures (the informers retry by themselves). */
+  onError?: (err: Error, resource: string) => void;
 }
 
 export type ClusterSourceFactory = (options: ClusterSourceOptions) => ClusterSource;

@@ -25,6 +25,8 @@ export const setup: Setup = (dirs, ctx) => {
       endpoint: cfg.endpoint,
       watchPods: cfg.pods === "verified",
       watchEndpoints: !cfg.noEndpoints,
+      onError: (err, resource) =>
+        ctx.runtime.logger.warn({ err: err.message, resource }, "kubernetes: watch failed, retrying"),
     });
   } catch (err) {
     throw pluginError("kubernetes", dirs[0]!, (err as Error).message);
