@@ -4,7 +4,7 @@
 // request): requests/s and p99, and the ratios klab / nginx.
 // Run: npx tsx -e 'import("./test/bench/ingress.bench.ts").then(m => m.default())'
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,9 +58,30 @@ async function waitListening(port: number): Promise<void> {
   throw new Error(`nothing listens on 127.0.0.1:${port}`);
 }
 
+/** CPU seconds (user + system) used so far by a process and its children (nginx's workers). */
+function treeCpuSeconds(rootPid: number): number {
+  const ticks = 100; // USER_HZ on Linux
+  let total = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const pid = Number(entry);
+    const ppid = Number(fields[1]);
+    if (pid === rootPid || ppid === rootPid) total += (Number(fields[11]) + Number(fields[12])) / ticks;
+  }
+  return total;
+}
+
 interface WrkResult {
   rps: number;
   p99ms: number;
+  requests: number;
   errors: string;
 }
 
@@ -84,10 +105,11 @@ async function wrk(url: string, extra: string[] = []): Promise<WrkResult> {
   if (r.code !== 0) throw new Error(`wrk failed: ${r.stderr}`);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
   const p99 = toMs(/\s99%\s+(\S+)/.exec(r.stdout)?.[1] ?? "");
+  const requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? NaN);
   const errors = [/Socket errors:.*/.exec(r.stdout)?.[0], /Non-2xx or 3xx responses: \d+/.exec(r.stdout)?.[0]]
     .filter(Boolean)
     .join("; ");
-  return { rps, p99ms: p99, errors };
+  return { rps, p99ms: p99, requests, errors };
 }
 
 export default async function (): Promise<void> {
@@ -198,14 +220,33 @@ http { ${temps.replace(/NAME/g, "px")} access_log off; server_tokens off; keepal
     process.stdout.write(
       `${"case".padEnd(46)} ${"klab req/s".padStart(11)} ${"p99".padStart(9)} ${"nginx req/s".padStart(12)} ${"p99".padStart(9)} ${"ratio".padStart(6)}\n`,
     );
+    const proxyPid = children[1].pid!;
+    const cpuRows: string[] = [];
     for (const [name, url, ours, theirs, extra] of cases) {
+      const c0 = process.cpuUsage();
       const a = await wrk(url(ours), extra);
+      const c1 = process.cpuUsage(c0);
+      const n0 = treeCpuSeconds(proxyPid);
       const b = await wrk(url(theirs), extra);
+      const n1 = treeCpuSeconds(proxyPid);
+      const ourUs = (c1.user + c1.system) / a.requests;
+      const theirUs = ((n1 - n0) * 1e6) / b.requests;
+      cpuRows.push(
+        `${name.padEnd(46)} ${ourUs.toFixed(0).padStart(11)} ${theirUs.toFixed(0).padStart(12)} ${(theirUs / ourUs).toFixed(2).padStart(6)}`,
+      );
       process.stdout.write(
         `${name.padEnd(46)} ${a.rps.toFixed(0).padStart(11)} ${(a.p99ms.toFixed(2) + "ms").padStart(9)} ${b.rps.toFixed(0).padStart(12)} ${(b.p99ms.toFixed(2) + "ms").padStart(9)} ${(a.rps / b.rps).toFixed(2).padStart(6)}\n`,
       );
       if (a.errors || b.errors) process.stdout.write(`  errors: klab [${a.errors}] nginx [${b.errors}]\n`);
     }
+    // CPU per request does not depend on what else the machine runs, unlike requests/s.
+    process.stdout.write(
+      `\nCPU per request (µs; ratio = nginx / klab, the throughput each would reach on a free core)\n`,
+    );
+    process.stdout.write(
+      `${"case".padEnd(46)} ${"klab µs/req".padStart(11)} ${"nginx µs/req".padStart(12)} ${"ratio".padStart(6)}\n`,
+    );
+    for (const row of cpuRows) process.stdout.write(row + "\n");
   } finally {
     await server?.stop(1000);
     for (const c of children) c.kill("SIGTERM");

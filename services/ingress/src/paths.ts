@@ -112,6 +112,8 @@ export function selectLocation<L extends HasMatcher>(
  */
 export function normalizeUri(rawPath: string): string | undefined {
   if (!rawPath.startsWith("/")) return undefined;
+  // Most paths need no work: no escapes, no empty or dot segments.
+  if (!/%|\/\/|\/\.|\0/.test(rawPath)) return rawPath;
   let decoded = "";
   for (let i = 0; i < rawPath.length; i++) {
     const c = rawPath[i];

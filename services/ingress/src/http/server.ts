@@ -58,6 +58,18 @@ function header(req: AnyRequest, name: string): string | undefined {
   return Array.isArray(v) ? v.join(", ") : v;
 }
 
+/** `$request_id`: 32 hex characters, drawn from a pool to spare a syscall per request. */
+let idPool = Buffer.alloc(0);
+let idOffset = 0;
+function newRequestId(): string {
+  if (idOffset + 16 > idPool.length) {
+    idPool = randomBytes(4096);
+    idOffset = 0;
+  }
+  idOffset += 16;
+  return idPool.toString("hex", idOffset - 16, idOffset);
+}
+
 function requestLength(req: AnyRequest, bodyBytes: number): number {
   let n = req.method!.length + 1 + (req.url?.length ?? 0) + 1 + 8 + 2 + 2;
   const raw = req.rawHeaders;
@@ -247,7 +259,7 @@ export class IngressServer {
       this.finish(req, res, started, 500, undefined, [], "");
       return;
     }
-    const requestId = header(req, "x-request-id") || randomBytes(16).toString("hex");
+    const requestId = header(req, "x-request-id") || newRequestId();
     const remoteAddr = plainAddress(req.socket.remoteAddress ?? "");
     if (
       decision.rateLimit &&
@@ -549,7 +561,7 @@ export class IngressServer {
     const scheme = (req.socket as tls.TLSSocket).encrypted ? "https" : "http";
     const d = this.decide(req, scheme);
     const remoteAddr = plainAddress(req.socket.remoteAddress ?? "");
-    const requestId = header(req, "x-request-id") || randomBytes(16).toString("hex");
+    const requestId = header(req, "x-request-id") || newRequestId();
     if (d.rateLimit && !this.limiter.admit(`${d.rateLimit.key}|${remoteAddr}`, d.rateLimit.limit)) {
       socket.end(rawResponse(503));
       return;
