@@ -276,3 +276,16 @@ describe("pipeline", () => {
     expect([...p.conntrack.entries()][0].id).not.toBe(first);
   });
 });
+
+describe("pipeline and the node's own connections", () => {
+  it("hands replies to a connection the node opened from its overlay address back to the node", () => {
+    const { send } = setup();
+    const out = send(syn("10.244.1.0", REMOTE_POD, 50000, 80), { kind: "node" });
+    expect(out[0].to).toBe("overlay 172.29.0.4");
+    const reply = send(syn(REMOTE_POD, "10.244.1.0", 80, 50000, TCP_SYN | TCP_ACK), {
+      kind: "overlay",
+      fromNodeIP: ip("172.29.0.4"),
+    });
+    expect(reply.map((o) => o.to)).toEqual(["host"]);
+  });
+});

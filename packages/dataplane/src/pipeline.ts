@@ -523,8 +523,18 @@ export class Pipeline {
   private forward(pkt: ParsedPacket, ingress: Ingress, out: Output, known?: RouteTarget): void {
     const route = known ?? this.routes.lookup(pkt.dstAddr)?.target ?? { kind: "blackhole" as const };
     if (route.kind === "local") {
-      // Tracked traffic to the dataplane's own address (e.g. a late reply): nothing listens.
-      this.drop(pkt, ingress.kind, "local-no-listener");
+      // A tracked connection to one of the node's addresses that the node's kernel opened
+      // (from lab0 with the overlay or gateway address as source, as flannel sources node
+      // traffic from flannel.1's): its replies belong to the kernel.
+      if (ingress.kind === "node") {
+        this.drop(pkt, ingress.kind, "local-no-listener");
+        return;
+      }
+      if (!decrementTTL(pkt)) {
+        this.drop(pkt, ingress.kind, "ttl-exceeded");
+        return;
+      }
+      this.output({ kind: "host" }, pkt.data, out);
       return;
     }
     if (route.kind === "blackhole") {
