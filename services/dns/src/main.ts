@@ -3,16 +3,28 @@
  * after the health plugin's lameduck. Everything else is wiring.
  */
 import { resolve } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import pino from "pino";
 import { DnsServer } from "./server.ts";
 import { CorefileError } from "./corefile/lexer.ts";
 import { COREDNS_VERSION } from "./metrics.ts";
+import { PLUGIN_ORDER } from "./plugins/order.ts";
+
+/** `-quiet` drops the startup banner (the zone lines and the version), not the plugins' output. */
+let bannerDone = false;
+function quietOut(line: string): void {
+  if (!bannerDone && !line.startsWith("[")) return;
+  bannerDone = true;
+  process.stdout.write(`${line}\n`);
+}
 
 export interface CorednsFlags {
   conf?: string;
   port?: number;
   version?: boolean;
+  plugins?: boolean;
+  quiet?: boolean;
+  pidfile?: string;
 }
 
 /** coredns flags are single-dash Go flags: `-conf x`, `-conf=x`, `--conf x` all work. */
@@ -37,6 +49,9 @@ export function parseCorednsArgs(argv: string[]): CorednsFlags {
         throw new Error(`invalid value "${v}" for flag -dns.port: parse error`);
       flags.port = n;
     } else if (name === "version") flags.version = true;
+    else if (name === "plugins") flags.plugins = true;
+    else if (name === "quiet") flags.quiet = true;
+    else if (name === "pidfile") flags.pidfile = value();
     else throw new Error(`flag provided but not defined: -${name}`);
   }
   return flags;
@@ -50,16 +65,29 @@ export async function runCoredns(argv: string[]): Promise<DnsServer | undefined>
     );
     return undefined;
   }
+  if (flags.plugins) {
+    const names = PLUGIN_ORDER.map(([n]) => `  dns.${n}`).sort();
+    process.stdout.write(
+      `Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:\n${names.join("\n")}\n`,
+    );
+    return undefined;
+  }
   const conf = resolve(flags.conf ?? "Corefile");
   if (!existsSync(conf)) throw new Error(`Corefile ${conf} does not exist (pass -conf FILE)`);
   const logger = pino({ name: "coredns" }, pino.destination(2));
   let server: DnsServer;
   try {
-    server = await DnsServer.start({ corefilePath: conf, defaultPort: flags.port ?? 53, logger });
+    server = await DnsServer.start({
+      corefilePath: conf,
+      defaultPort: flags.port ?? 53,
+      logger,
+      out: flags.quiet ? quietOut : undefined,
+    });
   } catch (err) {
     if (err instanceof CorefileError) throw new Error(err.message);
     throw err;
   }
+  if (flags.pidfile) writeFileSync(flags.pidfile, `${process.pid}\n`);
   const shutdown = (signal: string) => {
     logger.info({ signal }, "shutting down");
     server.stop().then(

@@ -12,7 +12,10 @@ export function register(program: Command): void {
     .helpOption(false)
     .allowUnknownOption(true)
     .allowExcessArguments(true)
-    .argument("[flags...]", "coredns flags: -conf FILE, -dns.port N, -version")
+    .argument(
+      "[flags...]",
+      "coredns flags: -conf FILE, -dns.port N, -pidfile FILE, -quiet, -plugins, -version",
+    )
     .action(async (flags: string[]) => {
       const { runCoredns } = await import("@klab/dns/main.ts");
       await runCoredns(flags);
