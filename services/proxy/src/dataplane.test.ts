@@ -164,3 +164,31 @@ describe("kube-proxy virtual servers in the node dataplane (ipvs mode)", () => {
     expect(nat.ipvsStage.table.size).toBe(0);
   });
 });
+
+describe("stale UDP cleanup", () => {
+  it("hands the conntrack entries to flush to the dataplane once the load is in", () => {
+    const nat = new ServiceNat();
+    const flushed: unknown[] = [];
+    nat.onConntrackFlush = (f) => flushed.push(f);
+    nat.load({ mode: "iptables", iptablesRestore: buildIptablesRules([web], [webEps], node) });
+    expect(flushed).toEqual([]);
+    nat.load({
+      mode: "iptables",
+      iptablesRestore: buildIptablesRules([web], [webEps], node),
+      conntrackFlush: { udpEndpoints: ["10.244.1.3:53"], udpServiceIPs: [] },
+    });
+    expect(flushed).toEqual([{ udpEndpoints: ["10.244.1.3:53"], udpServiceIPs: [] }]);
+  });
+
+  it("traces the rules a connection meets", () => {
+    const nat = iptablesNat(() => 0.1);
+    const t = nat.trace(
+      syntheticPacket("TCP", "10.244.1.9", 1, "10.96.100.10", 80),
+      ctx("10.244.1.9", 1, "10.96.100.10", 80),
+    );
+    expect(t.decision).toMatchObject({ action: "DNAT", toIP: "10.244.1.5" });
+    expect(t.rules[1]).toMatch(
+      /^nat KUBE-SERVICES #1: -A KUBE-SERVICES -d 10\.96\.100\.10\/32 -p tcp -m comment --comment "default\/web:http cluster IP"/,
+    );
+  });
+});

@@ -7,6 +7,7 @@ import { buildIptablesRuleset, iptablesJumpRules } from "./iptables-rules.ts";
 import { buildIpvsRuleset } from "./ipvs-rules.ts";
 import type { ProxyMetrics } from "./metrics.ts";
 import { buildServicePorts, nodeInfo, type NodeInfo, type ServicePortInfo } from "./service-ports.ts";
+import { staleUdp, udpState, type UdpState } from "./stale-udp.ts";
 import { BoundedFrequencyRunner } from "./sync-runner.ts";
 import { buildUserspaceRules, USERSPACE_JUMP_RULES, type UserspaceProxier } from "./userspace.ts";
 
@@ -68,6 +69,7 @@ export class Proxier {
   private needFullSync = true;
   private activeNatChains: Set<string> | undefined;
   private lastServicePorts: ServicePortInfo[] = [];
+  private lastUdp: UdpState | undefined;
   syncs = 0;
 
   constructor(private readonly o: ProxierOptions) {
@@ -128,14 +130,17 @@ export class Proxier {
           nodePortAddresses: cfg.nodePortAddresses,
           existingNatChains: existing,
         });
+        const udp = udpState(r.servicePorts);
         await this.o.sink.load({
           mode: "iptables",
           iptablesRestore: r.text,
+          conntrackFlush: staleUdp(this.lastUdp, udp),
           ...(full
             ? { ensureRules: iptablesJumpRules({ localhostNodePorts: cfg.iptables.localhostNodePorts }) }
             : {}),
         });
         this.activeNatChains = r.activeNatChains;
+        this.lastUdp = udp;
         servicePorts = r.servicePorts;
         this.o.metrics.iptablesTotal.set({ table: "filter" }, r.filterRules);
         this.o.metrics.iptablesTotal.set({ table: "nat" }, r.natRules);
@@ -146,13 +151,16 @@ export class Proxier {
           scheduler: cfg.ipvs.scheduler,
           nodePortAddresses: cfg.nodePortAddresses,
         });
+        const udp = udpState(r.servicePorts);
         await this.o.sink.load({
           mode: "ipvs",
+          conntrackFlush: staleUdp(this.lastUdp, udp),
           ipvs: r.virtualServers,
           ipvsAddresses: r.addresses,
           clusterCIDR: cfg.clusterCIDR,
           masqueradeAll: cfg.iptables.masqueradeAll,
         });
+        this.lastUdp = udp;
         servicePorts = r.servicePorts;
         this.o.metrics.ipvsVirtualServers.set(r.virtualServers.length);
       } else {

@@ -35,6 +35,16 @@ export interface NatLoad {
   ipvsAddresses?: string[];
   clusterCIDR?: string;
   masqueradeAll?: boolean;
+  /** UDP conntrack entries kube-proxy wants gone once this load is in (see onConntrackFlush) */
+  conntrackFlush?: ConntrackFlush;
+}
+
+/** Conntrack entries to delete after a load, as kube-proxy's UDP cleanup asks. */
+export interface ConntrackFlush {
+  /** UDP entries whose DNAT target (reply source) is one of these "ip:port" */
+  udpEndpoints?: string[];
+  /** UDP entries whose original destination is one of these "ip:port" (":port" = any local address) */
+  udpServiceIPs?: string[];
 }
 
 export class NatLoadError extends Error {
@@ -58,6 +68,8 @@ export class ServiceNat implements ServiceNatStage {
   readonly ipvsStage = new IpvsNatStage();
   loads = 0;
   lastLoadAt?: Date;
+  /** Set by the dataplane: deletes the conntrack entries kube-proxy named in a load. */
+  onConntrackFlush?: (flush: ConntrackFlush) => void;
 
   constructor(options: ServiceNatOptions = {}) {
     this.iptablesStage = new IptablesNatStage(this.iptables, { random: options.random });
@@ -103,6 +115,29 @@ export class ServiceNat implements ServiceNatStage {
     this.mode = req.mode;
     this.loads++;
     this.lastLoadAt = new Date();
+    const flush = req.conntrackFlush;
+    if (flush && ((flush.udpEndpoints?.length ?? 0) > 0 || (flush.udpServiceIPs?.length ?? 0) > 0))
+      this.onConntrackFlush?.(flush);
+  }
+
+  /** The decision for a connection with every rule it met, without side effects on IPVS counts. */
+  trace(pkt: ParsedPacket, ctx: StageContext): { decision: NatDecision | undefined; rules: string[] } {
+    if (this.mode === "ipvs") {
+      const svc = this.ipvsStage.table.lookup(pkt.proto, pkt.dstAddr >>> 0, pkt.dstPort);
+      if (svc) {
+        return {
+          decision: undefined,
+          rules: [
+            `ipvs ${svc.protocol} ${svc.address}:${svc.port} ${svc.schedulerName}${svc.persistentTimeout ? ` persistent ${svc.persistentTimeout}` : ""} (${svc.dests.length} real servers)`,
+          ],
+        };
+      }
+    }
+    const t = this.iptablesStage.trace(pkt, ctx);
+    return {
+      decision: t.decision,
+      rules: t.hits.map((h) => `${h.table} ${h.chain} #${h.index}: -A ${h.chain} ${h.rule}`),
+    };
   }
 
   /** An address the node answers for because kube-proxy put it on kube-ipvs0. */
