@@ -104,7 +104,12 @@ export interface KubeletTarget {
 export async function kubeletTarget(opts: KubeletProxyOptions, url: URL): Promise<KubeletTarget> {
   const m = SUBRESOURCE.exec(url.pathname);
   if (!m) throw fail(404, "NotFound", "the server could not find the requested resource");
-  const [, ns, name, sub] = m.map((x) => decodeURIComponent(x));
+  let ns: string, name: string, sub: string;
+  try {
+    [, ns, name, sub] = m.map((x) => decodeURIComponent(x));
+  } catch {
+    throw fail(400, "BadRequest", `malformed path ${url.pathname}`);
+  }
   const pod = await opts.resolvePod(ns, name);
   if (!pod) throw fail(404, "NotFound", `pods "${name}" not found`, name);
   const node = pod.spec?.nodeName;

@@ -72,7 +72,12 @@ export function createKubeletServer(o: KubeletServerOptions): https.Server {
   };
 
   const route = (url: URL): { kind: string; ns: string; pod: string; container?: string } | undefined => {
-    const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    let parts: string[];
+    try {
+      parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    } catch {
+      return undefined;
+    }
     const [kind, ns, pod] = parts;
     if (!ns || !pod) return undefined;
     if (kind === "containerLogs" && parts.length === 4) return { kind, ns, pod, container: parts[3] };
