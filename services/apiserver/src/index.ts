@@ -8,6 +8,6 @@ export {
   type ApiServerFlags,
   type PortRange,
 } from "./config.ts";
-export type { ApiServerOptions, StartedContext, Controllers, StorageView } from "./options.ts";
+export type { ApiServerOptions, StartedContext, Controllers, StorageView, RouteContext } from "./options.ts";
 export { groupResource, type AdmissionHooks, type HookContext, type HookMap } from "./registry/hooks.ts";
 export { run, controlPlane } from "./main.ts";

@@ -1,7 +1,8 @@
 // Wiring only: flags → config → storage/server → admission hooks and controllers; serve until
 // SIGTERM/SIGINT.
 import pino from "pino";
-import type { Service } from "@klab/api";
+import type { Node, Pod, Service } from "@klab/api";
+import { kubeletProxyPlugin, nodeKubeletAddress } from "./kubelet-proxy/index.ts";
 import { createServiceAllocationHooks } from "./allocators/service-allocation.ts";
 import { startControllers } from "./controllers/index.ts";
 import { parseConfig, type ApiServerConfig, type ApiServerFlags } from "./config.ts";
@@ -20,6 +21,18 @@ export function controlPlane(config: ApiServerConfig): Omit<ApiServerOptions, "l
       services.allocator.repair(storage.list("services") as Service[]);
     },
     onStarted: (ctx) => startControllers(ctx, { allocator: services.allocator }),
+    // pods/log, exec, attach and portforward, proxied to the pod's node's kubelet API.
+    routes: async (app, ctx) => {
+      await app.register(kubeletProxyPlugin, {
+        resolvePod: async (ns, name) => ctx.storage.get("pods", ns, name) as Pod | undefined,
+        resolveNodeAddress: async (nodeName) => {
+          const node = ctx.storage.get("nodes", "", nodeName) as Node | undefined;
+          return node ? nodeKubeletAddress(node) : undefined;
+        },
+        tls: { token: ctx.token },
+        authorizeUpgrade: ctx.authorize,
+      });
+    },
   };
 }
 

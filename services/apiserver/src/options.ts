@@ -1,4 +1,6 @@
 // What the server factory takes besides its config: the in-process controllers' hook point.
+import type { IncomingMessage } from "node:http";
+import type { FastifyInstance } from "fastify";
 import type { KubeObject } from "@klab/api";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -27,6 +29,17 @@ export interface Controllers {
 export interface StorageView {
   /** Every stored object of a resource named as a GroupResource ("services", "deployments.apps"). */
   list(resource: string): KubeObject[];
+  /** One stored object; namespace "" for cluster-scoped resources. */
+  get(resource: string, namespace: string, name: string): KubeObject | undefined;
+}
+
+/** What extra routes (e.g. the kubelet proxy for pods/log|exec|attach|portforward) are given. */
+export interface RouteContext {
+  storage: StorageView;
+  token: string;
+  caPem: string;
+  /** true when the request carries the admin token: for upgrade requests, which skip fastify's hooks. */
+  authorize(req: IncomingMessage): boolean;
 }
 
 export interface ApiServerOptions {
@@ -36,6 +49,12 @@ export interface ApiServerOptions {
    * in-memory state from stored objects (e.g. the allocators' bitmaps, as kube's repair does).
    */
   onStorageReady?(storage: StorageView): void;
+  /**
+   * Registers more routes on the server before it listens. They run behind the same token check
+   * (fastify onRequest) and answer errors as Status; specific paths win over the generic
+   * resource routes.
+   */
+  routes?(app: FastifyInstance, ctx: RouteContext): Promise<void> | void;
   onStarted?(ctx: StartedContext): Promise<Controllers | void> | Controllers | void;
   logger?: Logger;
 }

@@ -18,7 +18,7 @@ import {
 import { wantsAggregatedDiscovery } from "./http/negotiate.ts";
 import { buildOpenApiV3, openApiV2Json, openApiV2Protobuf } from "./http/openapi.ts";
 import { parseResourcePath, ResourceHandler } from "./http/resources.ts";
-import type { ApiServerOptions, Controllers, StartedContext } from "./options.ts";
+import type { ApiServerOptions, Controllers, StartedContext, StorageView } from "./options.ts";
 import { ensurePki, servingSans } from "./pki/pki.ts";
 import { ensureAdminToken, tokenMatches, writeKubeconfig } from "./pki/token.ts";
 import { ApiError, errors, statusOf } from "./registry/errors.ts";
@@ -98,7 +98,12 @@ export async function createApiServer(
 
   const store = new Store(config.stateDir, config.watchWindow);
   const registry = new Registry(store, options.hooks);
-  options.onStorageReady?.({ list: (resource) => store.list(resource) as unknown as KubeObject[] });
+  const storage: StorageView = {
+    list: (resource) => store.list(resource) as unknown as KubeObject[],
+    get: (resource, namespace, name) =>
+      store.get(resource, namespace, name) as unknown as KubeObject | undefined,
+  };
+  options.onStorageReady?.(storage);
   const serviceIP = firstServiceIP(config.serviceCidr);
   const token = ensureAdminToken(config.stateDir);
   const pki = await ensurePki(
@@ -221,6 +226,15 @@ export async function createApiServer(
       .header("cache-control", "public, immutable")
       .send(JSON.stringify(doc));
   });
+
+  if (options.routes) {
+    await options.routes(app, {
+      storage,
+      token,
+      caPem: pki.caPem,
+      authorize: (req) => tokenMatches(token, req.headers.authorization),
+    });
+  }
 
   const ALL = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] as const;
   const resourceRoute = (group: string | undefined) => async (req: FastifyRequest, reply: FastifyReply) => {
