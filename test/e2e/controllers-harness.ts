@@ -240,10 +240,11 @@ export function fakeKubelets(
   };
 }
 
-/** Renews each node's Lease in kube-node-lease every 500 ms, as kubelets do; `silence(name)` stops one. */
+/** Renews each node's Lease in kube-node-lease (kubelets: every 10 s); `silence(name)` stops one. */
 export function nodeHeartbeats(
   cp: ControlPlane,
   names: string[],
+  intervalMs = 500,
 ): { silence(name: string): void; resume(name: string): void; stop(): void } {
   const live = new Set(names);
   const renew = async (name: string) => {
@@ -261,7 +262,7 @@ export function nodeHeartbeats(
     for (const n of live) void renew(n).catch(() => undefined);
   };
   tick();
-  const timer = setInterval(tick, 500);
+  const timer = setInterval(tick, intervalMs);
   return {
     silence: (name) => live.delete(name),
     resume: (name) => {

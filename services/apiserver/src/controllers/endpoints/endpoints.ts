@@ -1,7 +1,6 @@
 // The v1 Endpoints a selector Service should have (pkg/controller/endpoint): ready pods under
 // `addresses`, the others under `notReadyAddresses`, pods grouped into subsets by the ports
 // they resolve to, at most 1000 addresses with the over-capacity annotation beyond that.
-import { canonicalJSON } from "../names.ts";
 import type { EndpointAddress, EndpointPort, EndpointSubset, Endpoints, Pod, Service } from "@klab/api";
 import {
   OVER_CAPACITY_ANNOTATION,
@@ -14,6 +13,7 @@ import {
   podPorts,
   portsKey,
   selectedPods,
+  sameValue,
   shouldPodBeInEndpoints,
 } from "./logic.ts";
 
@@ -124,11 +124,10 @@ export function desiredEndpoints(svc: Service, pods: Pod[], triggerTime?: string
 
 /** Whether the stored Endpoints already say what `want` says (the trigger time aside). */
 export function endpointsEqual(have: Endpoints, want: Endpoints): boolean {
-  const norm = (e: Endpoints) =>
-    canonicalJSON([
-      e.subsets ?? [],
-      e.metadata.labels ?? {},
-      e.metadata.annotations?.[OVER_CAPACITY_ANNOTATION] ?? "",
-    ]);
-  return norm(have) === norm(want);
+  const norm = (e: Endpoints) => [
+    e.subsets ?? [],
+    e.metadata.labels ?? {},
+    e.metadata.annotations?.[OVER_CAPACITY_ANNOTATION] ?? "",
+  ];
+  return sameValue(norm(have), norm(want));
 }

@@ -2,6 +2,7 @@
 // decide it (pkg/controller/util/endpoint, pkg/api/v1/pod FindPort): functions of data only.
 import type { Condition, Node, Pod, Service, ServicePort } from "@klab/api";
 import { mapSelectorMatches } from "../labels.ts";
+import { canonicalJSON } from "../names.ts";
 
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 export const MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by";
@@ -111,9 +112,25 @@ export function lastChangeTriggerTime(svc: Service, pods: Pod[]): string | undef
   return latest || undefined;
 }
 
+const ipNumbers = new Map<string, number>();
+
+function ipNumber(ip: string): number {
+  let n = ipNumbers.get(ip);
+  if (n === undefined) {
+    n = ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+    if (ipNumbers.size > 200_000) ipNumbers.clear();
+    ipNumbers.set(ip, n);
+  }
+  return n;
+}
+
 export function compareIPs(a: string, b: string): number {
-  const n = (ip: string) => ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
-  return n(a) - n(b) || (a < b ? -1 : a > b ? 1 : 0);
+  return ipNumber(a) - ipNumber(b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Deep equality of API values whatever their key order; the common equal case costs one stringify. */
+export function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b) || canonicalJSON(a) === canonicalJSON(b);
 }
 
 /** Labels Endpoints and EndpointSlices carry: the Service's own, plus the headless marker. */

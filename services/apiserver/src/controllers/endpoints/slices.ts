@@ -2,7 +2,7 @@
 // endpoints grouped by the ports they resolve to, at most 100 per slice, kept in the slice they
 // already sit in so an unrelated pod change rewrites one slice, not all of them.
 import type { Endpoint, EndpointSlice, EndpointSlicePort, Node, Pod, Service } from "@klab/api";
-import { canonicalJSON, generateName } from "../names.ts";
+import { generateName } from "../names.ts";
 import {
   MANAGED_BY_LABEL,
   SERVICE_NAME_LABEL,
@@ -18,6 +18,7 @@ import {
   portsKey,
   selectedPods,
   shouldPodBeInEndpoints,
+  sameValue,
   type ResolvedPort,
 } from "./logic.ts";
 
@@ -160,9 +161,9 @@ export function planSlices(
       return;
     }
     const same =
-      canonicalJSON(original.endpoints ?? []) === canonicalJSON(slice.endpoints ?? []) &&
-      canonicalJSON(original.ports ?? []) === canonicalJSON(slice.ports ?? []) &&
-      canonicalJSON(original.metadata.labels ?? {}) === canonicalJSON(labels);
+      sameValue(original.endpoints ?? [], slice.endpoints ?? []) &&
+      sameValue(original.ports ?? [], slice.ports ?? []) &&
+      sameValue(original.metadata.labels ?? {}, labels);
     if (same) return;
     slice.metadata.labels = { ...labels };
     slice.metadata.annotations = { ...(slice.metadata.annotations ?? {}) };

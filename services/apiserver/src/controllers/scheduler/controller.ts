@@ -120,10 +120,17 @@ export function schedulerController(ctx: ControllerContext): RunningController {
     if ("node" in result) {
       await bind(pod, result.node);
       assumed.set(key, { node: result.node, pod, at: Date.now() });
-      // kube-apiserver's binding sets PodScheduled=True; this server's binding leaves it to us.
-      await setScheduledCondition(pod, "True").catch((err: Error) =>
-        log.debug({ pod: key, err: err.message }, "could not set PodScheduled"),
-      );
+      // kube-apiserver's binding also sets PodScheduled=True; this server's binding does not, and
+      // the kubelet keeps whatever PodScheduled it finds, so a pod that was Unschedulable is set
+      // right here (a pod that never failed gets True from its kubelet: one write saved per pod).
+      if (
+        !bindingSupported ||
+        pod.status?.conditions?.some((x) => x.type === "PodScheduled" && x.status !== "True")
+      ) {
+        void setScheduledCondition(pod, "True").catch((err: Error) =>
+          log.debug({ pod: key, err: err.message }, "could not set PodScheduled"),
+        );
+      }
       backoff.delete(key);
       log.info({ pod: key, node: result.node }, "bound pod");
       ctx.events.emit(
