@@ -96,6 +96,11 @@ ${bigHosts}
     expect(answers).toHaveLength(80);
   });
 
+  it("an EDNS version other than 0 gets BADVERS", async () => {
+    const out = await dns.dig("web.default.svc.cluster.local", "+edns=1", "+noednsneg");
+    expect(status(out)).toBe("BADVERS");
+  });
+
   it("EDNS0 raises the UDP limit: the same answer fits in a 4096-byte buffer", async () => {
     const out = await dns.dig("big.test", "A", "+bufsize=4096");
     expect(out).not.toContain("Truncated");

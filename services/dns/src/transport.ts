@@ -24,6 +24,27 @@ export function headerOnlyReply(buf: Buffer, rcode: number): Buffer {
   return out;
 }
 
+/** RFC 6891: an EDNS version we do not speak gets BADVERS (extended rcode 16) and our version, 0. */
+function badVersion(q: Packet): Buffer {
+  return dnsPacket.encode({
+    id: q.id ?? 0,
+    type: "response",
+    flags: (q.flags ?? 0) & Flag.RD,
+    questions: q.questions ?? [],
+    additionals: [
+      {
+        type: "OPT",
+        name: ".",
+        udpPayloadSize: 4096,
+        extendedRcode: 1,
+        ednsVersion: 0,
+        flags: 0,
+        options: [],
+      } as unknown as Answer,
+    ],
+  });
+}
+
 export function decodeQuery(buf: Buffer): DecodeResult {
   if (buf.length < 12) return { ok: false };
   // A response sent to us is never answered (it could start a reflection loop).
@@ -44,7 +65,8 @@ export function decodeQuery(buf: Buffer): DecodeResult {
   const opts = (msg.additionals ?? []).filter((a) => a.type === "OPT");
   if (opts.length > 1) return { ok: false, reply: headerOnlyReply(buf, Rcode.FORMERR) };
   if (opts.length === 1) {
-    const opt = opts[0] as unknown as { udpPayloadSize?: number; flags?: number };
+    const opt = opts[0] as unknown as { udpPayloadSize?: number; flags?: number; ednsVersion?: number };
+    if ((opt.ednsVersion ?? 0) > 0) return { ok: false, reply: badVersion(msg) };
     edns = true;
     bufsize = Math.max(512, opt.udpPayloadSize ?? 512);
     dnssecOK = ((opt.flags ?? 0) & 0x8000) !== 0;
