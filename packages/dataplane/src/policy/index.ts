@@ -1,0 +1,8 @@
+export {
+  compilePolicies,
+  effectivePolicyTypes,
+  type PolicyIndex,
+  type PodPolicy,
+  type CompiledRule,
+} from "./compile.ts";
+export { NetworkPolicyStage } from "./evaluate.ts";
