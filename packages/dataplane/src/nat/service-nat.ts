@@ -156,4 +156,23 @@ export class ServiceNat implements ServiceNatStage {
   onConnectionClosed(conn: ConnectionInfo): void {
     this.ipvsStage.onConnectionClosed(conn);
   }
+
+  /**
+   * Not in ServiceNatStage yet: a TCP connection left ESTABLISHED (FIN or RST seen). IPVS moves
+   * it from ActiveConn to InActConn, which is what lc/wlc/sed/nq weigh.
+   */
+  onConnectionInactive(conn: ConnectionInfo): void {
+    this.ipvsStage.onConnectionInactive(conn);
+  }
+
+  /** Not in ServiceNatStage yet: counts a packet of a translated connection for ipvsadm --stats. */
+  accountPacket(conn: ConnectionInfo, direction: "in" | "out", bytes: number): void {
+    if (this.mode !== "ipvs") return;
+    const f = conn.original;
+    this.ipvsStage.table.account(
+      `${f.protocol}|${f.srcIP}|${f.srcPort}|${f.dstIP}|${f.dstPort}`,
+      direction,
+      bytes,
+    );
+  }
 }
