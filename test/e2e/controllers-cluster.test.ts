@@ -31,7 +31,7 @@ describeWith(
       cp = await startControlPlane({ nodeMonitorGracePeriodMs: 3_000, nodeMonitorPeriodMs: 250 });
       await registerNodes(cp, ["node-a", "node-b", "node-c"]);
       heartbeats = nodeHeartbeats(cp, ["node-a", "node-b", "node-c"]);
-      stopKubelets = fakeKubelets(cp);
+      stopKubelets = fakeKubelets(cp, { ready: (p) => p.metadata.labels?.["slow"] !== "true" });
     });
 
     afterAll(async () => {
@@ -75,6 +75,96 @@ describeWith(
         "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort}",
       ]);
       expect(out).toBe("10.96.0.50 30080");
+    });
+
+    it("resolves named targetPorts per pod, splits ready from not-ready and honours publishNotReadyAddresses", async () => {
+      const podManifest = (name: string, port: number, slow: boolean) => ({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name, labels: { app: "named", ...(slow ? { slow: "true" } : {}) } },
+        spec: { containers: [{ name: "c", image: "nginx", ports: [{ name: "web", containerPort: port }] }] },
+      });
+      const list = {
+        apiVersion: "v1",
+        kind: "List",
+        items: [
+          podManifest("named-1", 8080, false),
+          podManifest("named-2", 9090, false),
+          podManifest("named-3", 8080, true),
+          {
+            apiVersion: "v1",
+            kind: "Service",
+            metadata: { name: "named" },
+            spec: { selector: { app: "named" }, ports: [{ name: "http", port: 80, targetPort: "web" }] },
+          },
+          {
+            apiVersion: "v1",
+            kind: "Service",
+            metadata: { name: "named-all" },
+            spec: {
+              clusterIP: "None",
+              publishNotReadyAddresses: true,
+              selector: { app: "named" },
+              ports: [{ name: "http", port: 80, targetPort: "web" }],
+            },
+          },
+        ],
+      };
+      await cp.k(["apply", "-f", "-"], JSON.stringify(list));
+      const subsets = await eventually("Endpoints with two port groups", async () => {
+        const ep = await cp.client.get<{
+          subsets?: Array<{
+            addresses?: Array<{ targetRef: { name: string } }>;
+            notReadyAddresses?: Array<{ targetRef: { name: string } }>;
+            ports: Array<{ port: number; name: string }>;
+          }>;
+        }>("v1", "endpoints", "default", "named");
+        const s = ep?.subsets ?? [];
+        const total = s.reduce(
+          (n, x) => n + (x.addresses?.length ?? 0) + (x.notReadyAddresses?.length ?? 0),
+          0,
+        );
+        return total === 3 && s;
+      });
+      const by = Object.fromEntries(subsets.map((x) => [x.ports[0]!.port, x]));
+      expect(by[8080]!.ports).toEqual([{ name: "http", port: 8080, protocol: "TCP" }]);
+      expect(by[8080]!.addresses!.map((a) => a.targetRef.name)).toEqual(["named-1"]);
+      expect(by[8080]!.notReadyAddresses!.map((a) => a.targetRef.name)).toEqual(["named-3"]);
+      expect(by[9090]!.addresses!.map((a) => a.targetRef.name)).toEqual(["named-2"]);
+      const slices = JSON.parse(
+        await cp.k(["get", "endpointslices", "-l", "kubernetes.io/service-name=named", "-o", "json"]),
+      ).items as Array<{ ports: Array<{ port: number }>; endpoints: unknown[] }>;
+      expect(slices.map((x) => x.ports[0]!.port).sort()).toEqual([8080, 9090]);
+      const all = await eventually("headless slices publishing every pod as ready", async () => {
+        const items = JSON.parse(
+          await cp.k(["get", "endpointslices", "-l", "kubernetes.io/service-name=named-all", "-o", "json"]),
+        ).items as Array<{
+          metadata: { labels: Record<string, string> };
+          endpoints: Array<{ conditions: { ready: boolean } }>;
+        }>;
+        const eps = items.flatMap((x) => x.endpoints ?? []);
+        return eps.length === 3 && items;
+      });
+      expect(all.flatMap((x) => x.endpoints).every((e) => e.conditions.ready)).toBe(true);
+      expect(all[0]!.metadata.labels["service.kubernetes.io/headless"]).toBe("");
+      await cp.k(["delete", "-f", "-"], JSON.stringify(list));
+    });
+
+    it("frees the node port when a Service changes from NodePort to ClusterIP", async () => {
+      await cp.k(
+        ["apply", "-f", "-"],
+        svc("flip", { type: "NodePort", ports: [{ port: 80, nodePort: 30500 }] }),
+      );
+      await cp.k(["patch", "svc", "flip", "--type=merge", "-p", '{"spec":{"type":"ClusterIP"}}']);
+      expect(await cp.k(["get", "svc", "flip", "-o", "jsonpath={.spec.ports[0].nodePort}"])).toBe("");
+      await cp.k(
+        ["apply", "-f", "-"],
+        svc("flop", { type: "NodePort", ports: [{ port: 80, nodePort: 30500 }] }),
+      );
+      const lb = await cp.k(["create", "service", "loadbalancer", "edge", "--tcp=80:8080", "-o", "json"]);
+      const spec = JSON.parse(lb).spec as { clusterIP: string; ports: Array<{ nodePort: number }> };
+      expect(spec.ports[0]!.nodePort).toBeGreaterThanOrEqual(30000);
+      expect(spec.clusterIP).toMatch(/^10\./);
     });
 
     it("reports FailedScheduling with kube-scheduler's message, then schedules when a node fits", async () => {
@@ -187,7 +277,11 @@ describeWith(
       const pod = await eventually("a ready pod on node-c", async () => {
         const list = (await cp.client.list<Pod>("v1", "pods", { fieldSelector: `spec.nodeName=${name}` }))
           .items;
-        return list.find((p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+        return list.find(
+          (p) =>
+            !p.metadata.deletionTimestamp &&
+            p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+        );
       });
       heartbeats.silence(name);
       {
