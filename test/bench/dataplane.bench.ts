@@ -2,10 +2,12 @@
 // (ping) through klab's userspace node dataplane — two pods on one node, and two pods on two
 // nodes joined by the VXLAN overlay — side by side with the kernel's own path: two namespaces
 // joined by a plain veth pair. Prints the figures and the ratio klab / kernel.
-// Both klab nodes run in this one process (one event loop), as do the pods' TUN readers.
+// Each klab node runs on a worker thread of its own (an event loop each, as each node agent is
+// a process of its own); pods' TUNs are opened by the node that owns them.
 // Needs root, /dev/net/tun, ip, ping; iperf3 (else a node TCP sender is used).
 // Run: npx tsx -e 'import("./test/bench/dataplane.bench.ts").then(m => m.default())'
 import { execFile, spawn } from "node:child_process";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { randomBytes, randomInt } from "node:crypto";
 import { promisify } from "node:util";
 import { configureInterface, openTun, type TunDevice } from "@klab/tun";
@@ -44,8 +46,7 @@ async function netns(suffix: string): Promise<string> {
   return ns;
 }
 
-async function pod(suffix: string, ip: string): Promise<{ ns: string; tun: TunDevice }> {
-  const ns = await netns(suffix);
+async function podTun(ns: string, ip: string): Promise<TunDevice> {
   const tun = openTun("eth0", { netns: `/run/netns/${ns}` });
   await configureInterface({
     netns: ns,
@@ -55,8 +56,54 @@ async function pod(suffix: string, ip: string): Promise<{ ns: string; tun: TunDe
     txqueuelen: 1000,
     routes: ["10.247.0.0/16"],
   });
-  return { ns, tun };
+  return tun;
 }
+
+interface NodeSpec {
+  nodeName: string;
+  nodeIP: string;
+  podCIDR: string;
+  overlay: boolean;
+  remotes: { podCIDR: string; nodeIP: string }[];
+  pods: { ns: string; ip: string }[];
+}
+
+/** A node's dataplane on a worker thread; resolves once its pods are attached. */
+async function startNode(spec: NodeSpec): Promise<{ stop(): Promise<void> }> {
+  // The worker loads this TypeScript file too, through tsx's loader registered in the worker.
+  const entry = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); })`;
+  const worker = new Worker(entry, { eval: true, workerData: spec });
+  await new Promise<void>((resolve, reject) => {
+    worker.once("message", () => resolve());
+    worker.once("error", reject);
+  });
+  return {
+    async stop() {
+      worker.postMessage("stop");
+      await new Promise((r) => worker.once("exit", r));
+    },
+  };
+}
+
+async function nodeWorker(spec: NodeSpec): Promise<void> {
+  const dp = new NodeDataplane({
+    nodeName: spec.nodeName,
+    nodeIP: spec.nodeIP,
+    podCIDR: spec.podCIDR,
+    overlay: spec.overlay ? {} : false,
+    endEvents: false,
+  });
+  await dp.start();
+  for (const r of spec.remotes) dp.addRemoteNode(r.podCIDR, r.nodeIP);
+  for (const p of spec.pods) dp.attachPod(p.ip, await podTun(p.ns, p.ip));
+  parentPort!.once("message", async () => {
+    await dp.stop();
+    process.exit(0);
+  });
+  parentPort!.postMessage("ready");
+}
+
+if (!isMainThread && workerData) void nodeWorker(workerData as NodeSpec);
 
 function inNs(ns: string, cmd: string[], timeout = (SECONDS + 30) * 1000) {
   return run("ip", ["netns", "exec", ns, ...cmd], { timeout, maxBuffer: 64 << 20 });
@@ -158,48 +205,49 @@ async function kernelVeth(): Promise<Figures> {
 }
 
 async function sameNode(): Promise<Figures> {
-  const dp = new NodeDataplane({
+  const a = await netns("sa");
+  const b = await netns("sb");
+  const node = await startNode({
     nodeName: "bench-1",
     nodeIP: `${lo}.3`,
     podCIDR: "10.247.1.0/24",
     overlay: false,
-    endEvents: false,
+    remotes: [],
+    pods: [
+      { ns: a, ip: "10.247.1.5" },
+      { ns: b, ip: "10.247.1.6" },
+    ],
   });
-  await dp.start();
   try {
-    const a = await pod("sa", "10.247.1.5");
-    const b = await pod("sb", "10.247.1.6");
-    dp.attachPod("10.247.1.5", a.tun);
-    dp.attachPod("10.247.1.6", b.tun);
-    return await measure(a.ns, b.ns, "10.247.1.6");
+    return await measure(a, b, "10.247.1.6");
   } finally {
-    await dp.stop();
+    await node.stop();
   }
 }
 
 async function crossNode(): Promise<Figures> {
-  const n1 = new NodeDataplane({
-    nodeName: "bench-1",
-    nodeIP: `${lo}.3`,
-    podCIDR: "10.247.1.0/24",
-    endEvents: false,
-  });
-  const n2 = new NodeDataplane({
-    nodeName: "bench-2",
-    nodeIP: `${lo}.4`,
-    podCIDR: "10.247.2.0/24",
-    endEvents: false,
-  });
-  await n1.start();
-  await n2.start();
+  const a = await netns("xa");
+  const c = await netns("xc");
+  const [n1, n2] = await Promise.all([
+    startNode({
+      nodeName: "bench-1",
+      nodeIP: `${lo}.3`,
+      podCIDR: "10.247.1.0/24",
+      overlay: true,
+      remotes: [{ podCIDR: "10.247.2.0/24", nodeIP: `${lo}.4` }],
+      pods: [{ ns: a, ip: "10.247.1.5" }],
+    }),
+    startNode({
+      nodeName: "bench-2",
+      nodeIP: `${lo}.4`,
+      podCIDR: "10.247.2.0/24",
+      overlay: true,
+      remotes: [{ podCIDR: "10.247.1.0/24", nodeIP: `${lo}.3` }],
+      pods: [{ ns: c, ip: "10.247.2.5" }],
+    }),
+  ]);
   try {
-    n1.addRemoteNode("10.247.2.0/24", `${lo}.4`);
-    n2.addRemoteNode("10.247.1.0/24", `${lo}.3`);
-    const a = await pod("xa", "10.247.1.5");
-    const c = await pod("xc", "10.247.2.5");
-    n1.attachPod("10.247.1.5", a.tun);
-    n2.attachPod("10.247.2.5", c.tun);
-    return await measure(a.ns, c.ns, "10.247.2.5");
+    return await measure(a, c, "10.247.2.5");
   } finally {
     await Promise.all([n1.stop(), n2.stop()]);
   }
