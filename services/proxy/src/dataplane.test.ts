@@ -152,6 +152,9 @@ describe("kube-proxy virtual servers in the node dataplane (ipvs mode)", () => {
 
   it("switching mode starts from clean tables", () => {
     const nat = iptablesNat();
+    const held: string[][] = [];
+    nat.onHeldAddressesChanged = (added, removed) =>
+      held.push([...added.map((a) => `+${a}`), ...removed.map((r) => `-${r}`)]);
     const r = buildIpvsRuleset([web], [webEps], node);
     nat.load({ mode: "ipvs", ipvs: r.virtualServers, ipvsAddresses: r.addresses });
     expect(nat.iptables.ruleCount()).toBe(0);
@@ -162,6 +165,7 @@ describe("kube-proxy virtual servers in the node dataplane (ipvs mode)", () => {
     });
     expect(nat.holdsAddress("10.96.100.10")).toBe(false);
     expect(nat.ipvsStage.table.size).toBe(0);
+    expect(held).toEqual([["+10.96.100.10"], ["-10.96.100.10"]]);
   });
 });
 

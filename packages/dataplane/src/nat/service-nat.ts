@@ -68,6 +68,11 @@ export class ServiceNat implements ServiceNatStage {
   readonly ipvsStage = new IpvsNatStage();
   loads = 0;
   lastLoadAt?: Date;
+  /**
+   * Set by the dataplane: the kube-ipvs0 address set changed (ipvs mode binds every Service IP
+   * there, so the node answers ping for them). Wire to addLocalAddress / removeLocalAddress.
+   */
+  onHeldAddressesChanged?: (added: string[], removed: string[]) => void;
   /** Set by the dataplane: deletes the conntrack entries kube-proxy named in a load. */
   onConntrackFlush?: (flush: ConntrackFlush) => void;
 
@@ -86,6 +91,7 @@ export class ServiceNat implements ServiceNatStage {
     if (req.mode === "ipvs" && !Array.isArray(req.ipvs))
       throw new NatLoadError("load: ipvs mode needs the ipvs virtual server list");
     // A new mode starts from clean tables, as kube-proxy's cleanup of the other modes' rules does.
+    const heldBefore = new Set(this.ipvsStage.heldAddresses());
     const staged = req.mode === this.mode ? this.iptables.clone() : new IptablesRuleset();
     try {
       for (const e of req.ensureRules ?? [])
@@ -115,6 +121,10 @@ export class ServiceNat implements ServiceNatStage {
     this.mode = req.mode;
     this.loads++;
     this.lastLoadAt = new Date();
+    const heldAfter = new Set(this.ipvsStage.heldAddresses());
+    const added = [...heldAfter].filter((a) => !heldBefore.has(a));
+    const removed = [...heldBefore].filter((a) => !heldAfter.has(a));
+    if (added.length || removed.length) this.onHeldAddressesChanged?.(added, removed);
     const flush = req.conntrackFlush;
     if (flush && ((flush.udpEndpoints?.length ?? 0) > 0 || (flush.udpServiceIPs?.length ?? 0) > 0))
       this.onConntrackFlush?.(flush);
