@@ -364,4 +364,65 @@ ${lines}
     expect(records(await dns.dig("web.default.svc.cluster.local", "+short")).flat()).toEqual(["10.96.0.20"]);
     await stopping;
   });
+
+  it("cache serve_stale answers an expired entry with TTL 0 when the upstream is gone", async () => {
+    const up = await upstream();
+    const dns = await dnsWith(`.:0 {
+    bind 127.0.0.1
+    cache 1 {
+        serve_stale 1h
+    }
+    forward . 127.0.0.1:${up.port}
+}`);
+    expect(records(await dns.dig("api.example.com", "+short")).flat()).toEqual(["203.0.113.10"]);
+    await up.close();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(records(await dns.dig("api.example.com", "+noall", "+answer"))).toEqual([
+      ["api.example.com.", "0", "IN", "A", "203.0.113.10"],
+    ]);
+  });
+
+  it("forward max_concurrent: queries over the limit are REFUSED", async () => {
+    const dead = await upstream(true);
+    const dns = await dnsWith(`.:0 {
+    bind 127.0.0.1
+    forward . 127.0.0.1:${dead.port} {
+        max_concurrent 1
+    }
+}`);
+    const first = dns.dig("api.example.com", "+time=6");
+    await until(
+      async () => dead.seen.length,
+      (n) => n > 0,
+    );
+    expect(status(await dns.dig("www.example.com"))).toBe("REFUSED");
+    expect(status(await first)).toBe("SERVFAIL");
+  });
+
+  it("hosts re-reads its file when it changes", async () => {
+    const dns = await dnsWith(
+      `.:0 {
+    bind 127.0.0.1
+    hosts HOSTSFILE {
+        reload 1s
+    }
+}`.replace("HOSTSFILE", "/dev/null"),
+    );
+    await dns.stop();
+    const file = join(dns.dir, "hosts");
+    writeFileSync(file, "10.3.3.3 first.lab\n");
+    const h = await dnsWith(`.:0 {
+    bind 127.0.0.1
+    hosts ${file} {
+        reload 1s
+    }
+}`);
+    expect(records(await h.dig("first.lab", "+short")).flat()).toEqual(["10.3.3.3"]);
+    writeFileSync(file, "10.3.3.3 first.lab\n10.4.4.4 second.lab second\n");
+    const out = await until(
+      () => h.dig("second.lab", "+short"),
+      (o) => o.includes("10.4.4.4"),
+    );
+    expect(records(out).flat()).toEqual(["10.4.4.4"]);
+  });
 });

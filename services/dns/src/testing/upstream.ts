@@ -109,14 +109,17 @@ export async function startUpstream(zone: Zone, options: { silent?: boolean } = 
       throw new Error("no free port for the test upstream");
     }
     serve(udp, tcp);
+    let closing: Promise<void> | undefined;
     return {
       port,
       seen,
-      close: () =>
-        new Promise<void>((resolve) => {
+      close: () => {
+        closing ??= new Promise<void>((resolve) => {
           udp.close();
           tcp.close(() => resolve());
-        }),
+        });
+        return closing;
+      },
     };
   }
 }
