@@ -234,6 +234,27 @@ describeWith(
       ).toEqual([]);
     });
 
+    it("collects an object whose owner is gone, and leaves one whose owner kind it cannot look up", async () => {
+      const cm = (name: string, apiVersion: string, kind: string) =>
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: {
+            name,
+            ownerReferences: [
+              { apiVersion, kind, name: "gone", uid: "00000000-0000-0000-0000-000000000001" },
+            ],
+          },
+        });
+      await cp.k(["apply", "-f", "-"], cm("owned-by-unknown-kind", "example.com/v1", "Widget"));
+      await cp.k(["apply", "-f", "-"], cm("owned-by-missing-deployment", "apps/v1", "Deployment"));
+      await eventually(
+        "the orphan collected",
+        async () => !(await cp.client.get("v1", "configmaps", "default", "owned-by-missing-deployment")),
+      );
+      expect(await cp.client.get("v1", "configmaps", "default", "owned-by-unknown-kind")).toBeDefined();
+    });
+
     it("deletes a Deployment's ReplicaSets and pods with it", async () => {
       await cp.k(["delete", "deployment", "web"]);
       await eventually("no ReplicaSets and pods left", async () => {

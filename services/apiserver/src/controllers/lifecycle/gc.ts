@@ -99,7 +99,9 @@ export function gcController(ctx: ControllerContext): RunningController {
       if (o?.metadata.uid === r.uid) return o;
     }
     const rt = resourceForKind(r.apiVersion, r.kind);
-    if (!rt) return undefined; // an owner of a kind this server does not serve cannot exist
+    // An owner of a kind this server does not serve cannot be looked up; like kube's GC with an
+    // unresolvable owner, leave the dependent alone rather than delete it on a guess.
+    if (!rt) return { apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, uid: r.uid } };
     const live = await ctx.client.get<KubeObject>(
       rt.apiVersion,
       rt.plural,
