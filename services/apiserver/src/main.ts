@@ -39,16 +39,18 @@ export function controlPlane(config: ApiServerConfig): Omit<ApiServerOptions, "l
 export async function run(flags: ApiServerFlags): Promise<void> {
   const config = parseConfig(flags);
   const logger = pino({ name: "apiserver" });
-  const server = await createApiServer(config, { ...controlPlane(config), logger });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, "shutting down");
-      server.close().then(resolve, (err: unknown) => {
-        logger.error({ err }, "shutdown failed");
-        resolve();
-      });
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+  // Installed before startup, so a signal during startup still ends in a clean shutdown.
+  const signalled = new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
   });
+  const server = await createApiServer(config, { ...controlPlane(config), logger });
+  const signal = await signalled;
+  logger.info({ signal }, "shutting down");
+  try {
+    await server.close();
+  } catch (err) {
+    logger.error({ err }, "shutdown failed");
+    process.exitCode = 1;
+  }
 }
