@@ -305,6 +305,73 @@ spec:
       expect((await front.kubectl(["exec", "survivor", "--", "hostname"])).stdout).toBe("survivor\n");
     });
 
+    it("a hostNetwork pod runs in the node's namespace; ClusterFirstWithHostNet keeps cluster DNS", async () => {
+      await apply(`
+apiVersion: v1
+kind: Pod
+metadata: {name: hostnet}
+spec:
+  hostNetwork: true
+  dnsPolicy: ClusterFirstWithHostNet
+  containers:
+  - {name: c, image: busybox, command: ["sleep", "3600"]}
+`);
+      const p = await until("Running", "hostnet", (x) => x.status?.phase === "Running");
+      expect(p.status?.podIP).toBe("127.0.0.1");
+      const resolv = (await front.kubectl(["exec", "hostnet", "--", "cat", "/etc/resolv.conf"])).stdout;
+      expect(resolv).toMatch(/^search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/);
+      expect(resolv).toContain("nameserver 10.96.0.10\n");
+      const hosts = (await front.kubectl(["exec", "hostnet", "--", "cat", "/etc/hosts"])).stdout;
+      expect(hosts.startsWith("# Kubernetes-managed hosts file (host network).\n")).toBe(true);
+      const own = execFileSync("readlink", ["/proc/self/ns/net"]).toString().trim();
+      const inPod = (
+        await front.kubectl(["exec", "hostnet", "--", "readlink", "/proc/self/ns/net"])
+      ).stdout.trim();
+      expect(inPod).toBe(own);
+    });
+
+    it("garbage on a port-forward stream ends that session only", async () => {
+      await until("survivor Ready", "survivor", (x) => ready(x));
+      // a raw WebSocket client: the ws library refuses subprotocol names with '/', as Go clients do not
+      const { connect } = await import("node:tls");
+      const u = new URL(front.url);
+      const answer = await new Promise<string>((resolve) => {
+        const sock = connect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false }, () => {
+          sock.write(
+            `GET /api/v1/namespaces/default/pods/survivor/portforward HTTP/1.1\r\nHost: ${u.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+              `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: SPDY/3.1+portforward.k8s.io\r\n` +
+              `Authorization: Bearer ${api.token}\r\n\r\n`,
+          );
+        });
+        let got = "";
+        sock.on("data", (d: Buffer) => {
+          if (!got) {
+            const payload = Buffer.from("\x80\x02\x00\x01\x00\x00\x00\x08garbage!", "latin1");
+            const mask = Buffer.from([1, 2, 3, 4]);
+            const frame = Buffer.concat([
+              Buffer.from([0x82, 0x80 | payload.length]),
+              mask,
+              payload.map((b, k) => b ^ mask[k % 4]),
+            ]);
+            sock.write(frame);
+          }
+          got += d.toString("latin1");
+          if (got.includes("\x88\x02\x03\xe8")) {
+            sock.destroy();
+            resolve(got);
+          }
+        });
+        sock.on("close", () => resolve(got));
+        sock.on("error", () => resolve(got));
+        setTimeout(() => sock.destroy(), 10_000).unref();
+      });
+      expect(answer.startsWith("HTTP/1.1 101")).toBe(true);
+      // the kubelet ends the session: a close frame (opcode 8) with status 1000
+      const closed = answer.includes("\x88\x02\x03\xe8") ? 1000 : -1;
+      expect(closed).toBe(1000);
+      expect((await front.kubectl(["exec", "survivor", "--", "hostname"])).stdout).toBe("survivor\n");
+    });
+
     it("deleting a pod stops it gracefully, removes its namespace and the object", async () => {
       await apply(`
 apiVersion: v1
