@@ -15,7 +15,7 @@ export interface Source<T extends KubeObject> {
   start(): Promise<void>;
   stop(): void;
   readonly hasSynced: boolean;
-  on(event: "add" | "update" | "delete" | "sync", fn: (...args: never[]) => void): unknown;
+  on(event: "add" | "update" | "delete" | "sync" | "error", fn: (...args: never[]) => void): unknown;
 }
 
 export interface Sources {
@@ -54,8 +54,11 @@ export class IngressController {
 
   async start(): Promise<void> {
     const all = Object.values(this.o.sources) as Array<Source<KubeObject>>;
-    for (const s of all)
+    for (const s of all) {
       for (const ev of ["add", "update", "delete"] as const) s.on(ev, () => this.schedule());
+      // The informer retries by itself; an unheard 'error' event would end the process.
+      s.on("error", (err: Error) => this.o.logger.warn({ err: err.message }, "watch failed; retrying"));
+    }
     await Promise.all(all.map((s) => s.start()));
     this.sync();
   }
