@@ -8,7 +8,7 @@
  * The host reaches the API server only through a relay on 127.0.0.1 that hands connections to a
  * unix socket, and a second relay inside the control-plane namespace that takes them on.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { KubeClient } from "@klab/client";
@@ -172,6 +172,9 @@ export async function up(plan: LabPlan, progress: Progress, options: UpOptions =
           node.ip,
           "--state-dir",
           join(plan.stateDir, "nodes", node.role),
+          // Pods' namespaces carry the lab's name, so `klab down` finds them by its prefix.
+          "--netns-prefix",
+          plan.name,
         ],
       });
     }
@@ -189,6 +192,19 @@ export async function up(plan: LabPlan, progress: Progress, options: UpOptions =
   } finally {
     await client.close();
   }
+}
+
+function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(text)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
 }
 
 function netnsEtc(netns: string): string {
@@ -249,10 +265,16 @@ export async function down(plan: LabPlan, progress: Progress): Promise<void> {
   }
   const prefix = `${plan.name}-`;
   const namespaces = (await listNetns()).filter((ns) => ns.startsWith(prefix));
-  for (const ns of namespaces) {
-    const pids = await netnsPids(ns);
-    if (pids.length) await terminate(pids, 5_000);
+  // Container supervisors live in the nodes' namespaces and restart what dies in the pods':
+  // stop everything in every lab namespace together, until nothing is left.
+  for (let round = 0; round < 10; round++) {
+    const pids = (await Promise.all(namespaces.map(netnsPids))).flat();
+    if (!pids.length) break;
+    await terminate(pids, round === 0 ? 5_000 : 0);
   }
+  // Anything of the lab's that left its namespaces (or never entered one) is named by its state dir.
+  const strays = processesMentioning(plan.stateDir);
+  if (strays.length) await terminate(strays, 2_000);
   // Pods' namespaces before the nodes' and the lab's, so nothing is left half-connected.
   namespaces.sort((a, b) => Number(a === plan.labNetns) - Number(b === plan.labNetns) || b.length - a.length);
   for (const ns of namespaces) {
