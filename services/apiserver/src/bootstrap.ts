@@ -40,7 +40,15 @@ export function bootstrap(reg: Registry, p: BootstrapParams): void {
   }
   const svcRt = rt("", "services");
   const labels = { component: "apiserver", provider: "kubernetes" };
-  if (!exists(reg, svcRt, "default", "kubernetes")) {
+  const svc = exists(reg, svcRt, "default", "kubernetes");
+  const svcPorts = (svc?.spec as { ports?: Array<{ targetPort?: unknown }> } | undefined)?.ports;
+  if (svc && svcPorts?.length && svcPorts[0]!.targetPort !== p.port) {
+    // The server moved to another port since the Service was made: follow it.
+    const next = structuredClone(svc);
+    (next.spec as { ports: Array<{ targetPort?: unknown }> }).ports[0]!.targetPort = p.port;
+    reg.update(svcRt, "default", "kubernetes", next, undefined);
+  }
+  if (!svc) {
     // Like kube's bootstrap controller: ask for the reserved first address explicitly, so an
     // allocator hook records it as taken and no other Service can get it.
     reg.create(svcRt, "default", {
