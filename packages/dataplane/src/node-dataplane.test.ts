@@ -264,13 +264,16 @@ describeWith(
         await run("ip", ["netns", "exec", nodeNs, "sysctl", "-qw", `net.ipv6.conf.${k}.disable_ipv6=1`]);
       await run("ip", ["-n", nodeNs, "link", "set", "lo", "up"]);
       const lab0 = openTun("lab0", { netns: `/run/netns/${nodeNs}` });
+      // As a node agent sets it up: the node talks to pods and Services from its overlay address
+      // (the podCIDR's .0, flannel.1's), and also holds its node IP.
       await configureInterface({
         netns: nodeNs,
         name: "lab0",
-        cidr: `${NODE_IP}/32`,
+        cidr: "10.248.1.0/32",
         mtu: 1450,
-        routes: ["10.248.0.0/16", "10.96.0.0/12"],
+        routes: ["10.248.0.0/16 src 10.248.1.0", "10.96.0.0/12 src 10.248.1.0"],
       });
+      await run("ip", ["-n", nodeNs, "addr", "add", `${NODE_IP}/32`, "dev", "lab0"]);
       dp.attachHost(lab0);
       p = await podNamespace("p", POD);
       await run("ip", ["-n", p.ns, "route", "add", "10.249.0.0/16", "dev", "eth0"]);
@@ -291,14 +294,14 @@ describeWith(
 
     it("lets the node's processes reach a pod through lab0, and the pod reach the node", async () => {
       const { stdout } = await inNs(nodeNs, ["curl", "-s", "--max-time", "10", `http://${POD}:8082/`]);
-      expect(stdout).toBe(NODE_IP);
+      expect(stdout).toBe("10.248.1.0");
       const ping = await inNs(p.ns, ["ping", "-c", "1", "-W", "5", NODE_IP]);
       expect(ping.stdout).toContain("1 received");
     });
 
     it("translates a Service address to its backend and back, for real TCP", async () => {
       const fromNode = await inNs(nodeNs, ["curl", "-s", "--max-time", "10", "http://10.96.0.50/"]);
-      expect(fromNode.stdout).toBe(NODE_IP);
+      expect(fromNode.stdout).toBe("10.248.1.0");
       // Hairpin (a pod reaching itself through a Service) needs masquerade, as kube-proxy's
       // KUBE-SEP rules arrange: a packet from its own address would be a martian to the pod.
       const hairpin = await inNs(p.ns, ["curl", "-s", "--max-time", "10", "http://10.96.0.51/"]);

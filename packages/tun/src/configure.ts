@@ -10,7 +10,7 @@ export interface InterfaceConfig {
   /** Address with prefix, e.g. "10.244.1.5/24". */
   cidr?: string;
   mtu?: number;
-  /** Extra routes through this interface, e.g. ["10.96.0.0/12"] or ["default"]. */
+  /** Extra routes through this interface, e.g. ["10.96.0.0/12"], ["default"], ["10.244.0.0/16 src 10.244.1.0"]. */
   routes?: string[];
   /** Kernel queue length of the device (packets the kernel holds while we are busy). */
   txqueuelen?: number;
@@ -52,5 +52,6 @@ export async function configureInterface(cfg: InterfaceConfig): Promise<void> {
     await ip(netns, ["link", "set", "dev", name, "txqueuelen", String(cfg.txqueuelen)]);
   if (cfg.cidr) await ip(netns, ["addr", "replace", cfg.cidr, "dev", name]);
   if (cfg.up ?? true) await ip(netns, ["link", "set", "dev", name, "up"]);
-  for (const route of cfg.routes ?? []) await ip(netns, ["route", "replace", route, "dev", name]);
+  for (const route of cfg.routes ?? [])
+    await ip(netns, ["route", "replace", ...route.trim().split(/\s+/), "dev", name]);
 }
