@@ -43,6 +43,8 @@ export function toNatDecision(d: IptablesDecision): NatDecision | undefined {
 export class IptablesNatStage implements ServiceNatStage {
   readonly evaluator: IptablesEvaluator;
   private readonly random: () => number;
+  private nodeIPText = "";
+  private nodeIP: number | undefined;
 
   constructor(
     readonly ruleset: IptablesRuleset,
@@ -54,6 +56,10 @@ export class IptablesNatStage implements ServiceNatStage {
 
   /** The full decision, with every rule hit when `trace` is set (what `klab trace` shows). */
   decide(pkt: ParsedPacket, ctx: StageContext, trace = false): IptablesDecision {
+    if (ctx.nodeIP !== this.nodeIPText) {
+      this.nodeIPText = ctx.nodeIP;
+      this.nodeIP = parseIPv4(ctx.nodeIP);
+    }
     const cache = new Map<number, boolean>();
     const isLocal = (ip: number): boolean => {
       let v = cache.get(ip);
@@ -73,7 +79,7 @@ export class IptablesNatStage implements ServiceNatStage {
         length: pkt.totalLength,
       },
       ctx.source === "node" ? "OUTPUT" : "PREROUTING",
-      { isLocalAddress: isLocal, random: this.random, now: ctx.now, primaryAddress: parseIPv4(ctx.nodeIP) },
+      { isLocalAddress: isLocal, random: this.random, now: ctx.now, primaryAddress: this.nodeIP },
       trace,
     );
   }
