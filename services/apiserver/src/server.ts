@@ -97,6 +97,26 @@ export async function createApiServer(
   });
 
   const store = new Store(config.stateDir, config.watchWindow);
+  new Gauge({
+    name: "apiserver_storage_objects",
+    help: "Stored objects per resource",
+    labelNames: ["resource"],
+    registers: [metrics],
+    collect() {
+      for (const rt of resourceTypes) {
+        const r = rt.group ? `${rt.plural}.${rt.group}` : rt.plural;
+        this.set({ resource: r }, store.count(r));
+      }
+    },
+  });
+  new Gauge({
+    name: "apiserver_resource_version",
+    help: "The current global resourceVersion",
+    registers: [metrics],
+    collect() {
+      this.set(store.resourceVersion);
+    },
+  });
   const registry = new Registry(store, options.hooks);
   const storage: StorageView = {
     list: (resource) => store.list(resource) as unknown as KubeObject[],
@@ -155,6 +175,10 @@ export async function createApiServer(
   });
   app.addHook("onResponse", async (req, reply) => {
     duration.observe({ verb: req.method }, reply.elapsedTime / 1000);
+    logger.debug(
+      { method: req.method, url: req.url, code: reply.statusCode, ms: reply.elapsedTime },
+      "request",
+    );
     requests.inc({
       verb: req.method,
       resource: (req as FastifyRequest & { klabResource?: string }).klabResource ?? "",
