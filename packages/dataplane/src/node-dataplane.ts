@@ -6,7 +6,9 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { UdpSocket, type TunDevice } from "@klab/tun";
-import { parseIP } from "./ip.ts";
+import { ipToString, parseIP } from "./ip.ts";
+import type { ConntrackFlush, ServiceNat } from "./nat/service-nat.ts";
+import { IPPROTO_UDP } from "./packet.ts";
 import { registerDataplaneMetrics } from "./metrics.ts";
 import { Pipeline, type Ingress, type Output, type PipelineConfig } from "./pipeline.ts";
 import type { PolicyStage, ServiceNatStage } from "./stages.ts";
@@ -150,6 +152,45 @@ export class NodeDataplane {
 
   setServiceNat(stage: ServiceNatStage | undefined): void {
     this.pipeline.serviceNat = stage;
+  }
+
+  /**
+   * Use kube-proxy's Service NAT (nat/): its rules decide new connections, the addresses it holds
+   * in IPVS mode (kube-ipvs0) become the node's own (they answer ping), and the conntrack
+   * entries a load names are flushed (the stale-UDP cleanup).
+   */
+  useServiceNat(nat: ServiceNat): void {
+    this.setServiceNat(nat);
+    for (const ip of nat.ipvsStage.heldAddresses()) this.addLocalAddress(ip);
+    nat.onHeldAddressesChanged = (added, removed) => {
+      for (const ip of added) this.addLocalAddress(ip);
+      for (const ip of removed) this.removeLocalAddress(ip);
+    };
+    nat.onConntrackFlush = (flush) => {
+      const n = this.flushConntrack(flush);
+      this.log?.debug({ flush, entries: n }, "conntrack entries flushed");
+    };
+  }
+
+  /**
+   * Delete UDP conntrack entries towards endpoints ("ip:port", the DNAT target) or Services
+   * ("ip:port" original destination; ":port" for any of the node's addresses). Returns how many.
+   */
+  flushConntrack(flush: ConntrackFlush): number {
+    const endpoints = new Set(flush.udpEndpoints ?? []);
+    const services = new Set<string>();
+    const anyLocal = new Set<number>();
+    for (const s of flush.udpServiceIPs ?? []) {
+      if (s.startsWith(":")) anyLocal.add(Number(s.slice(1)));
+      else services.add(s);
+    }
+    return this.pipeline.conntrack.flush((e) => {
+      if (e.original.proto !== IPPROTO_UDP) return false;
+      if (endpoints.has(`${ipToString(e.reply.src)}:${e.reply.srcPort}`)) return true;
+      const dst = ipToString(e.original.dst);
+      if (services.has(`${dst}:${e.original.dstPort}`)) return true;
+      return anyLocal.has(e.original.dstPort) && this.pipeline.isLocalAddress(dst);
+    });
   }
 
   setPolicy(stage: PolicyStage | undefined): void {
