@@ -331,14 +331,22 @@ spec:
     });
 
     it("garbage on a port-forward stream ends that session only", async () => {
-      await until("survivor Ready", "survivor", (x) => ready(x));
+      await apply(`
+apiVersion: v1
+kind: Pod
+metadata: {name: pf-target}
+spec:
+  containers:
+  - {name: web, image: ${AGNHOST}, args: ["netexec", "--http-port=8080"]}
+`);
+      await until("pf-target Ready", "pf-target", (x) => ready(x));
       // a raw WebSocket client: the ws library refuses subprotocol names with '/', as Go clients do not
       const { connect } = await import("node:tls");
       const u = new URL(front.url);
       const answer = await new Promise<string>((resolve) => {
         const sock = connect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false }, () => {
           sock.write(
-            `GET /api/v1/namespaces/default/pods/survivor/portforward HTTP/1.1\r\nHost: ${u.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+            `GET /api/v1/namespaces/default/pods/pf-target/portforward HTTP/1.1\r\nHost: ${u.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
               `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: SPDY/3.1+portforward.k8s.io\r\n` +
               `Authorization: Bearer ${api.token}\r\n\r\n`,
           );
@@ -369,7 +377,7 @@ spec:
       // the kubelet ends the session: a close frame (opcode 8) with status 1000
       const closed = answer.includes("\x88\x02\x03\xe8") ? 1000 : -1;
       expect(closed).toBe(1000);
-      expect((await front.kubectl(["exec", "survivor", "--", "hostname"])).stdout).toBe("survivor\n");
+      expect((await front.kubectl(["exec", "pf-target", "--", "hostname"])).stdout).toBe("pf-target\n");
     });
 
     it("deleting a pod stops it gracefully, removes its namespace and the object", async () => {
