@@ -227,3 +227,21 @@ const typeLabels = new Set([
 export function typeLabel(type: string): string {
   return typeLabels.has(type) ? type : "other";
 }
+
+/**
+ * prom-client hashes a label object on every call; per-query metrics instead keep the child for
+ * each label combination, keyed by a string the caller builds cheaply.
+ */
+export function childCache<C>(
+  make: (labels: Record<string, string>) => C,
+): (key: string, labels: () => Record<string, string>) => C {
+  const children = new Map<string, C>();
+  return (key, labels) => {
+    let c = children.get(key);
+    if (c === undefined) {
+      c = make(labels());
+      children.set(key, c);
+    }
+    return c;
+  };
+}

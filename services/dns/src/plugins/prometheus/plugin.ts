@@ -1,5 +1,5 @@
 import { rcodeName, rcodeOf, type Plugin } from "../../message.ts";
-import { typeLabel } from "../../metrics.ts";
+import { childCache, typeLabel } from "../../metrics.ts";
 import type { Setup } from "../../setup.ts";
 import { parsePrometheus } from "./parse.ts";
 
@@ -11,27 +11,37 @@ export const setup: Setup = (dirs, ctx) => {
     const body = await m.registry.metrics();
     res.writeHead(200, { "content-type": m.registry.contentType }).end(body);
   });
+  const requests = childCache((l) => m.requests.labels(l));
+  const doRequests = childCache((l) => m.doRequests.labels(l));
+  const requestSize = childCache((l) => m.requestSize.labels(l));
+  const responses = childCache((l) => m.responses.labels(l));
+  const responseSize = childCache((l) => m.responseSize.labels(l));
+  const duration = childCache((l) => m.requestDuration.labels(l));
   const plugin: Plugin = {
     name: "prometheus",
     serve(req, next) {
       if (req.internal) return next(req);
-      const zone = req.zone;
-      const server = req.server;
+      const { zone, server, proto } = req;
       const type = typeLabel(req.question.type);
-      m.requests.inc({
-        server,
-        zone,
-        view: "",
-        proto: req.proto,
-        family: String(req.remote.family === 6 ? 2 : 1),
-        type,
-      });
-      if (req.do) m.doRequests.inc({ server, zone, view: "" });
-      m.requestSize.observe({ server, zone, view: "", proto: req.proto }, req.size);
+      const family = req.remote.family === 6 ? "2" : "1";
+      const zp = `${server}|${zone}|${proto}`;
+      requests(`${zp}|${family}|${type}`, () => ({ server, zone, view: "", proto, family, type })).inc();
+      if (req.do) doRequests(`${server}|${zone}`, () => ({ server, view: "", zone })).inc();
+      requestSize(zp, () => ({ server, zone, view: "", proto })).observe(req.size);
       (req.afterWrite ??= []).push((res, size) => {
-        m.responses.inc({ server, zone, view: "", rcode: rcodeName(rcodeOf(res)), plugin: req.plugin ?? "" });
-        m.responseSize.observe({ server, zone, view: "", proto: req.proto }, size);
-        m.requestDuration.observe({ server, zone, view: "", type }, (performance.now() - req.start) / 1000);
+        const rcode = rcodeName(rcodeOf(res));
+        const by = req.plugin ?? "";
+        responses(`${server}|${zone}|${rcode}|${by}`, () => ({
+          server,
+          zone,
+          view: "",
+          rcode,
+          plugin: by,
+        })).inc();
+        responseSize(zp, () => ({ server, zone, view: "", proto })).observe(size);
+        duration(`${server}|${zone}|${type}`, () => ({ server, zone, view: "", type })).observe(
+          (performance.now() - req.start) / 1000,
+        );
       });
       return next(req);
     },
