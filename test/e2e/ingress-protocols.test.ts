@@ -30,7 +30,7 @@ describeWith({ tools: ["curl"] }, "ingress backend protocols and the controller'
     grpcUpstream.on("stream", (stream, headers) => {
       stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
       stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0", "grpc-message": "OK" }));
-      stream.end(Buffer.from(`h2c ${headers[":path"]} ${headers[":authority"]}`));
+      stream.end(Buffer.from(`h2c ${headers[":path"]} ${headers[":authority"]} te=${headers["te"]}`));
     });
     await new Promise<void>((r) => tlsUpstream.listen(0, "127.0.0.1", () => r()));
     await new Promise<void>((r) => grpcUpstream.listen(0, "127.0.0.1", () => r()));
@@ -101,7 +101,7 @@ describeWith({ tools: ["curl"] }, "ingress backend protocols and the controller'
     );
     client.close();
     expect(result.status).toBe(200);
-    expect(result.body).toBe("h2c /helloworld.Greeter/SayHello grpc.com");
+    expect(result.body).toBe("h2c /helloworld.Greeter/SayHello grpc.com te=trailers");
     expect(result.trailers["grpc-status"]).toBe("0");
   });
 

@@ -178,6 +178,8 @@ export class UpstreamPool {
         ":scheme": o.protocol === "GRPCS" ? "https" : "http",
       };
       if (o.headers.host) headers[":authority"] = o.headers.host as string;
+      // gRPC servers require `te: trailers`, the one TE value HTTP/2 allows.
+      headers.te = "trailers";
       delete headers.host;
       const stream = s.request(headers, { endStream: false });
       let trailers: Record<string, string | string[]> | undefined;
