@@ -141,3 +141,29 @@ describe("conntrack", () => {
     expect(ct.size).toBe(1);
   });
 });
+
+describe("conntrack -L format", () => {
+  it("prints entries as conntrack(8) does", async () => {
+    const { formatConntrackEntry } = await import("./conntrack.ts");
+    const c = clock();
+    const ct = new Conntrack({ now: c.now });
+    const original: Tuple = {
+      proto: IPPROTO_UDP,
+      src: C,
+      srcPort: 40000,
+      dst: parseIP("10.96.0.10"),
+      dstPort: 53,
+    };
+    const reply: Tuple = { proto: IPPROTO_UDP, src: S, srcPort: 53, dst: C, dstPort: 40000 };
+    const e = ct.create(original, reply, { source: "pod" })!;
+    expect(formatConntrackEntry(e, ct.secondsLeft(e))).toBe(
+      "udp      17 30 src=10.244.1.5 dst=10.96.0.10 sport=40000 dport=53 [UNREPLIED] src=10.244.2.7 dst=10.244.1.5 sport=53 dport=40000 mark=0 use=1",
+    );
+    const t = ct.create(tcp(), replyOf(tcp()), { tcpFlags: TCP_SYN, source: "pod" })!;
+    ct.update(t, REPLY, 40, TCP_SYN | TCP_ACK);
+    ct.update(t, ORIGINAL, 40, TCP_ACK);
+    expect(formatConntrackEntry(t, ct.secondsLeft(t))).toBe(
+      "tcp      6 432000 ESTABLISHED src=10.244.1.5 dst=10.244.2.7 sport=40000 dport=80 src=10.244.2.7 dst=10.244.1.5 sport=80 dport=40000 [ASSURED] mark=0 use=1",
+    );
+  });
+});

@@ -423,3 +423,19 @@ export function formatTuple(t: Tuple): string {
   }
   return `src=${ipToString(t.src)} dst=${ipToString(t.dst)} sport=${t.srcPort} dport=${t.dstPort}`;
 }
+
+/**
+ * One entry as `conntrack -L` prints it, e.g.
+ * "tcp      6 431999 ESTABLISHED src=… dst=… sport=… dport=… src=… dst=… sport=… dport=… [ASSURED] mark=0 use=1".
+ */
+export function formatConntrackEntry(e: ConntrackEntry, secondsLeft: number): string {
+  const proto = e.original.proto;
+  const parts = [`${protoName(proto).padEnd(8)} ${proto} ${secondsLeft}`];
+  if (e.tcpState) parts.push(e.tcpState);
+  parts.push(formatTuple(e.original));
+  if (!e.seenReply) parts.push("[UNREPLIED]");
+  parts.push(formatTuple(e.reply));
+  if (e.assured) parts.push("[ASSURED]");
+  parts.push("mark=0 use=1");
+  return parts.join(" ");
+}
