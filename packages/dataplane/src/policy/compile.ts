@@ -126,14 +126,20 @@ function compilePeers(
   policyNamespace: string,
   pods: PodFacts[],
   namespaceLabels: Map<string, Record<string, string>>,
+  errors: string[],
 ): PeerMatch {
   const match: PeerMatch = { podIPs: new Set(), ipBlocks: [], any: !peers || peers.length === 0 };
   for (const peer of peers ?? []) {
     if (peer.ipBlock) {
-      match.ipBlocks.push({
-        cidr: parseCidr(peer.ipBlock.cidr),
-        except: (peer.ipBlock.except ?? []).map(parseCidr),
-      });
+      try {
+        match.ipBlocks.push({
+          cidr: parseCidr(peer.ipBlock.cidr),
+          except: (peer.ipBlock.except ?? []).map(parseCidr),
+        });
+      } catch (err) {
+        // Fail closed: the peer matches nothing, the policy still isolates what it selects.
+        errors.push((err as Error).message);
+      }
       continue;
     }
     const nsSel = peer.namespaceSelector as LabelSelector | undefined;
@@ -214,16 +220,17 @@ export function compilePolicies(
         labelSelectorMatches((policy.spec?.podSelector ?? {}) as LabelSelector, p.labels),
     );
     if (!selected.length) continue;
-    try {
+    const errors: string[] = [];
+    {
       const ingressRules = types.includes("Ingress")
         ? (policy.spec?.ingress ?? []).map((r) => ({
-            peers: compilePeers(r.from, ns, facts, namespaceLabels),
+            peers: compilePeers(r.from, ns, facts, namespaceLabels, errors),
             ports: compilePorts(r.ports),
           }))
         : [];
       const egressRules = types.includes("Egress")
         ? (policy.spec?.egress ?? []).map((r) => ({
-            peers: compilePeers(r.to, ns, facts, namespaceLabels),
+            peers: compilePeers(r.to, ns, facts, namespaceLabels, errors),
             ports: compilePorts(r.ports),
           }))
         : [];
@@ -244,9 +251,8 @@ export function compilePolicies(
           for (const r of egressRules) entry.egress.rules.push({ policy: id, ...r });
         }
       }
-    } catch (err) {
-      index.errors.push(`${id}: ${(err as Error).message}`);
     }
+    for (const e of errors) index.errors.push(`${id}: ${e}`);
   }
   return index;
 }

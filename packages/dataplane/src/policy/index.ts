@@ -6,3 +6,4 @@ export {
   type CompiledRule,
 } from "./compile.ts";
 export { NetworkPolicyStage } from "./evaluate.ts";
+export { PolicyController, type PolicyControllerOptions, type PolicyIndexSink } from "./controller.ts";
