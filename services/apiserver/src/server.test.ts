@@ -37,6 +37,48 @@ function call(s: ApiServer, method: string, path: string, body?: unknown) {
 
 const cm = (name: string) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data: { a: "1" } });
 
+describe("createApiServer REST", () => {
+  it("deletes a collection by label selector, and pages a list with limit/continue", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "klab-rest-"));
+    dirs.push(stateDir);
+    const s = await createApiServer(parseConfig({ stateDir, port: 0 }), {
+      logger: pino({ level: "silent" }),
+    });
+    servers.push(s);
+    const base = "/api/v1/namespaces/default/configmaps";
+    for (const [name, team] of [
+      ["a", "x"],
+      ["b", "y"],
+      ["c", "x"],
+      ["d", "x"],
+    ]) {
+      expect(
+        (await call(s, "POST", base, { ...cm(name!), metadata: { name, labels: { team } } })).status,
+      ).toBe(201);
+    }
+    const page1 = await call(s, "GET", `${base}?limit=2`);
+    expect(page1.body.items.map((o: KubeObject) => o.metadata.name)).toEqual(["a", "b"]);
+    expect(page1.body.metadata.remainingItemCount).toBe(2);
+    const page2 = await call(
+      s,
+      "GET",
+      `${base}?limit=2&continue=${encodeURIComponent(page1.body.metadata.continue)}`,
+    );
+    expect(page2.body.items.map((o: KubeObject) => o.metadata.name)).toEqual(["c", "d"]);
+    expect(page2.body.metadata.continue).toBeUndefined();
+    expect(page2.body.metadata.resourceVersion).toBe(page1.body.metadata.resourceVersion);
+
+    const gone = await call(s, "DELETE", `${base}?labelSelector=team%3Dx`);
+    expect(gone.status).toBe(200);
+    expect(gone.body.kind).toBe("ConfigMapList");
+    expect(gone.body.items.map((o: KubeObject) => o.metadata.name)).toEqual(["a", "c", "d"]);
+    const left = await call(s, "GET", base);
+    expect(left.body.items.map((o: KubeObject) => o.metadata.name)).toEqual(["b"]);
+    const ns = await call(s, "DELETE", "/api/v1/namespaces");
+    expect(ns.status).toBe(405);
+  });
+});
+
 describe("createApiServer admission hooks", () => {
   it("calls hooks on create, update and delete, with dryRun in their context", async () => {
     const stateDir = mkdtempSync(join(tmpdir(), "klab-hooks-"));
