@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -203,6 +203,56 @@ describeWith({ tools: ["dig", "kubectl"] }, "klab coredns against klab apiserver
       (o) => status(o) === "NXDOMAIN",
     );
     expect(status(out)).toBe("NXDOMAIN");
+  });
+
+  it("without kubeconfig it uses the in-cluster service account (KUBERNETES_SERVICE_HOST/PORT)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "klab-coredns-sa-"));
+    const sa = join(dir, "serviceaccount");
+    mkdirSync(sa);
+    writeFileSync(join(sa, "ca.crt"), api.caPem);
+    writeFileSync(join(sa, "token"), api.token);
+    writeFileSync(join(sa, "namespace"), "kube-system");
+    const port2 = await freePort();
+    writeFileSync(
+      join(dir, "Corefile"),
+      `.:${port2} {\n    bind 127.0.0.1\n    kubernetes cluster.local\n}\n`,
+    );
+    const url = new URL(api.url);
+    const inCluster = spawn(
+      process.execPath,
+      [join(ROOT, "packages/cli/bin/klab.js"), "coredns", "-conf", join(dir, "Corefile")],
+      {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: {
+          ...process.env,
+          KUBERNETES_SERVICE_HOST: url.hostname,
+          KUBERNETES_SERVICE_PORT: url.port,
+          KLAB_SERVICE_ACCOUNT_DIR: sa,
+          KUBECONFIG: "",
+        },
+      },
+    );
+    const out: string[] = [];
+    inCluster.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
+    inCluster.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
+    try {
+      const dig2 = () =>
+        run("dig", [
+          "@127.0.0.1",
+          "-p",
+          String(port2),
+          "+time=2",
+          "+tries=1",
+          `db.${ns}.svc.cluster.local`,
+          "+short",
+        ]);
+      const answer = await until(dig2, (o) => o.includes("10.244.7.10"), 60_000);
+      expect(records(answer).flat().sort(), out.join("")).toEqual(["10.244.7.10", "10.244.7.11"]);
+    } finally {
+      inCluster.kill("SIGTERM");
+      await new Promise((r) => inCluster.once("exit", r));
+    }
   });
 
   it("SIGTERM stops it cleanly", async () => {

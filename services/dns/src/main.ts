@@ -82,6 +82,8 @@ export async function runCoredns(argv: string[]): Promise<DnsServer | undefined>
       defaultPort: flags.port ?? 53,
       logger,
       out: flags.quiet ? quietOut : undefined,
+      // Where the pod's service account is mounted; overridable to run "in cluster" elsewhere.
+      serviceAccountDir: process.env.KLAB_SERVICE_ACCOUNT_DIR,
     });
   } catch (err) {
     if (err instanceof CorefileError) throw new Error(err.message);

@@ -45,6 +45,8 @@ export interface ServerOptions {
   out?: (line: string) => void;
   fatal?: (message: string) => void;
   clusterSources?: ClusterSourceFactory;
+  /** In-cluster credentials directory (default /var/run/secrets/kubernetes.io/serviceaccount). */
+  serviceAccountDir?: string;
   localIPs?: () => string[];
   env?: Record<string, string | undefined>;
 }
@@ -104,6 +106,7 @@ export class DnsServer {
         }),
       reload: () => this.reload(),
       corefilePath: options.corefilePath,
+      serviceAccountDir: options.serviceAccountDir,
       clusterSources: options.clusterSources ?? ((o) => new InformerSource(o)),
       localIPs: options.localIPs ?? defaultLocalIPs,
       readiness: () => this.isReady(),

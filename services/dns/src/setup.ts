@@ -21,6 +21,8 @@ export interface Runtime {
   /** Asks the server to re-read its Corefile (reload plugin). */
   reload: () => Promise<void>;
   corefilePath: string;
+  /** In-cluster credentials directory for the kubernetes plugin (tests point it elsewhere). */
+  serviceAccountDir?: string;
   /** Where the kubernetes plugin gets cluster state; replaceable by tests. */
   clusterSources: ClusterSourceFactory;
   localIPs: () => string[];

@@ -4,14 +4,15 @@
  * `endpoint`, or the in-cluster service account.
  */
 import type { EndpointSlice, Namespace, Pod, Service } from "@klab/api";
-import { Informer, KubeClient } from "@klab/client";
+import { Informer, KubeClient, inClusterConnection, serviceAccountDir } from "@klab/client";
 import { LazyIndex, type ClusterSource, type ClusterSourceOptions } from "./source.ts";
 
 export function clientFor(options: ClusterSourceOptions): KubeClient {
   if (options.kubeconfig)
     return KubeClient.fromKubeconfig(options.kubeconfig.path, options.kubeconfig.context);
   if (options.endpoint) return new KubeClient({ server: options.endpoint });
-  return KubeClient.inCluster();
+  // In-cluster: KUBERNETES_SERVICE_HOST/PORT and the pod's service account files.
+  return new KubeClient(inClusterConnection(process.env, options.serviceAccountDir ?? serviceAccountDir));
 }
 
 export class InformerSource implements ClusterSource {

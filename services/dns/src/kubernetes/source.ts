@@ -18,6 +18,8 @@ export interface ClusterSourceOptions {
   kubeconfig?: { path: string; context?: string };
   /** `endpoint URL`: an API server reached without credentials. */
   endpoint?: string;
+  /** In-cluster credentials directory (default /var/run/secrets/kubernetes.io/serviceaccount). */
+  serviceAccountDir?: string;
   /** Pods are only watched for `pods verified`. */
   watchPods: boolean;
   watchEndpoints: boolean;

@@ -23,6 +23,7 @@ export const setup: Setup = (dirs, ctx) => {
     source = ctx.runtime.clusterSources({
       kubeconfig: cfg.kubeconfig,
       endpoint: cfg.endpoint,
+      serviceAccountDir: ctx.runtime.serviceAccountDir,
       watchPods: cfg.pods === "verified",
       watchEndpoints: !cfg.noEndpoints,
       onError: (err, resource) =>
