@@ -99,6 +99,8 @@ describeWith(
           stdio: ["ignore", "ignore", "pipe"],
         },
       );
+      // Never leave the controller behind, even when this test process dies early.
+      process.once("exit", () => ctl.kill("SIGKILL"));
       httpPort = await new Promise<number>((res, rej) => {
         const timer = setTimeout(() => rej(new Error(`controller did not start:\n${stderr}`)), 120_000);
         ctl.stderr!.on("data", (d: Buffer) => {
