@@ -1,4 +1,6 @@
 import { createServer } from "node:net";
+import { createSocket } from "node:dgram";
+import dnsPacket from "dns-packet";
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
@@ -424,5 +426,54 @@ ${lines}
       (o) => o.includes("10.4.4.4"),
     );
     expect(records(out).flat()).toEqual(["10.4.4.4"]);
+  });
+
+  it("reload swaps the chain without dropping a query", async () => {
+    const text = (ttl: number) => `.:0 {
+    bind 127.0.0.1
+    kubernetes cluster.local {
+        ttl ${ttl}
+    }
+}
+`;
+    const dns = await dnsWith(text(5));
+    const sock = createSocket("udp4");
+    await new Promise<void>((r) => sock.bind(0, "127.0.0.1", r));
+    const pending = new Map<number, (ttl: number) => void>();
+    sock.on("message", (m) => {
+      const d = dnsPacket.decode(m);
+      pending.get(d.id!)?.((d.answers?.[0] as { ttl?: number } | undefined)?.ttl ?? -1);
+    });
+    const ask = (id: number) =>
+      new Promise<number>((resolve) => {
+        const timer = setTimeout(() => resolve(-2), 3000);
+        pending.set(id, (ttl) => {
+          clearTimeout(timer);
+          resolve(ttl);
+        });
+        sock.send(
+          dnsPacket.encode({
+            id,
+            type: "query",
+            flags: 0x100,
+            questions: [{ name: "web.default.svc.cluster.local", type: "A" }],
+          }),
+          dns.port,
+          "127.0.0.1",
+        );
+      });
+    const ttls: number[] = [];
+    let reloads = 0;
+    for (let batch = 0; batch < 40; batch++) {
+      if (batch % 8 === 4) {
+        writeFileSync(dns.corefile, text(batch));
+        void dns.server.reload().then(() => reloads++);
+      }
+      ttls.push(...(await Promise.all(Array.from({ length: 50 }, (_, i) => ask(batch * 50 + i + 1)))));
+    }
+    sock.close();
+    expect(ttls.filter((t) => t < 0)).toEqual([]);
+    expect(reloads).toBeGreaterThan(0);
+    expect(new Set(ttls).size).toBeGreaterThan(1);
   });
 });
