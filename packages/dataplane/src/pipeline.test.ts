@@ -289,3 +289,39 @@ describe("pipeline and the node's own connections", () => {
     expect(reply.map((o) => o.to)).toEqual(["host"]);
   });
 });
+
+describe("pipeline and ICMP errors", () => {
+  it("translates an error from a Service backend back to what the client sent (RELATED)", async () => {
+    const { icmpErrorFor } = await import("./build.ts");
+    const { p, send } = setup();
+    p.serviceNat = { onNewConnection: () => ({ action: "DNAT", toIP: POD_B, toPort: 5353 }) };
+    const [o] = send(
+      buildUDP({ src: ip(POD_A), dst: ip("10.96.0.10"), srcPort: 4000, dstPort: 53 }, Buffer.from("q")),
+    );
+    // The backend's kernel answers "port unreachable", quoting the packet as it received it.
+    const err = icmpErrorFor(o.pkt, 3, 3, ip(POD_B))!;
+    const [back] = send(err, { kind: "pod", podIP: ip(POD_B) });
+    expect(back.to).toBe(`pod ${POD_A}`);
+    expect([ipToString(back.pkt.srcAddr), ipToString(back.pkt.dstAddr), back.pkt.icmpType]).toEqual([
+      "10.96.0.10",
+      POD_A,
+      3,
+    ]);
+    expect(back.pkt.inner).toMatchObject({
+      srcAddr: ip(POD_A),
+      srcPort: 4000,
+      dstAddr: ip("10.96.0.10"),
+      dstPort: 53,
+    });
+    // An error about no known connection is dropped.
+    const stray = icmpErrorFor(
+      parsePacket(
+        buildUDP({ src: ip(POD_A), dst: ip(POD_B), srcPort: 9, dstPort: 9 }, Buffer.alloc(1)),
+      ) as ParsedPacket,
+      3,
+      3,
+      ip(POD_B),
+    )!;
+    expect(send(stray, { kind: "pod", podIP: ip(POD_B) })).toEqual([]);
+  });
+});

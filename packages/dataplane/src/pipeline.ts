@@ -508,14 +508,16 @@ export class Pipeline {
     const e = hit.entry;
     const want = hit.dir === ORIGINAL ? e.reply : e.original;
     const fromEndpoint = pkt.srcAddr === inner.dstAddr;
+    // The error goes where this direction's packets go (want.src); the packet it quotes went the
+    // other way, so it reads as `want` itself, as its sender sent it.
     rewriteQuoted(pkt, {
-      srcAddr: want.dst,
-      srcPort: want.dstPort,
-      dstAddr: want.src,
-      dstPort: want.srcPort,
+      srcAddr: want.src,
+      srcPort: want.srcPort,
+      dstAddr: want.dst,
+      dstPort: want.dstPort,
     });
-    setDestination(pkt, want.dst, pkt.dstPort);
-    if (fromEndpoint) setSource(pkt, want.src, pkt.srcPort);
+    setDestination(pkt, want.src, pkt.dstPort);
+    if (fromEndpoint) setSource(pkt, want.dst, pkt.srcPort);
     this.forward(pkt, ingress, out);
   }
 
