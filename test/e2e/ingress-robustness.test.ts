@@ -17,6 +17,7 @@ describeWith({}, "ingress robustness: broken clients, broken upstreams, garbage"
   let ctl: Controller;
   let streaming: Upstream;
   let resetting: Upstream;
+  let stalling: Upstream;
 
   beforeAll(async () => {
     // Streams a chunk every 20 ms for a second.
@@ -42,11 +43,19 @@ describeWith({}, "ingress robustness: broken clients, broken upstreams, garbage"
         setTimeout(() => req.socket.destroy(), 20);
       },
     });
+    // Sends its head and a first chunk, then nothing.
+    stalling = await startUpstream("stalling", {
+      handler: (_req, res) => {
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.write("first chunk\n");
+      },
+    });
     ctl = await startController({
-      services: [service("streaming"), service("resetting")],
+      services: [service("streaming"), service("resetting"), service("stalling")],
       slices: [
         endpointSlice("streaming", [{ ip: streaming.ip }], { port: streaming.port }),
         endpointSlice("resetting", [{ ip: resetting.ip }], { port: resetting.port }),
+        endpointSlice("stalling", [{ ip: stalling.ip }], { port: stalling.port }),
       ],
       ingresses: [
         ingress("r", {
@@ -55,6 +64,10 @@ describeWith({}, "ingress robustness: broken clients, broken upstreams, garbage"
             { host: "reset.com", paths: [{ path: "/", service: "resetting" }] },
           ],
         }),
+        ingress("stall", {
+          annotations: { "nginx.ingress.kubernetes.io/proxy-read-timeout": "1" },
+          rules: [{ host: "stall.com", paths: [{ path: "/", service: "stalling" }] }],
+        }),
       ],
     });
   });
@@ -62,6 +75,7 @@ describeWith({}, "ingress robustness: broken clients, broken upstreams, garbage"
     await ctl?.close();
     await streaming?.close();
     await resetting?.close();
+    await stalling?.close();
   });
 
   const healthy = () =>
@@ -115,6 +129,21 @@ describeWith({}, "ingress robustness: broken clients, broken upstreams, garbage"
     });
     expect(outcome).toBe("cut");
     expect(await healthy()).toBe(200);
+  });
+
+  it("cuts a response whose body stalls longer than proxy-read-timeout", async () => {
+    const outcome = await new Promise<string>((resolve) => {
+      http
+        .get({ host: "127.0.0.1", port: ctl.http, path: "/", headers: { host: "stall.com" } }, (res) => {
+          let body = "";
+          res.on("data", (c) => (body += c));
+          res.on("end", () => resolve(`complete: ${body}`));
+          res.on("error", () => resolve(`cut after: ${body}`));
+          res.on("aborted", () => resolve(`cut after: ${body}`));
+        })
+        .on("error", () => resolve("cut"));
+    });
+    expect(outcome).toBe("cut after: first chunk\n");
   });
 
   it("answers or drops 300 random byte strings without crashing, on both ports", async () => {

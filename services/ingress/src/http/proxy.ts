@@ -88,15 +88,18 @@ export class UpstreamPool {
         const armRead = (): void => {
           connected = true;
           clearTimeout(connectTimer);
-          req.setTimeout(o.timeouts.readSeconds * 1000, () =>
-            fail(
-              new UpstreamError(
-                "timeout",
-                `upstream timed out (${o.timeouts.readSeconds}s) while reading response header from upstream`,
-                false,
-              ),
-            ),
-          );
+          req.setTimeout(o.timeouts.readSeconds * 1000, () => {
+            // After the head, a stalled body is cut as nginx does: the client sees a short response.
+            if (settled) req.destroy(new Error("upstream timed out while reading upstream"));
+            else
+              fail(
+                new UpstreamError(
+                  "timeout",
+                  `upstream timed out (${o.timeouts.readSeconds}s) while reading response header from upstream`,
+                  false,
+                ),
+              );
+          });
         };
         if (socket.connecting) {
           connectTimer = setTimeout(
