@@ -53,4 +53,6 @@ export async function run(flags: ApiServerFlags): Promise<void> {
     logger.error({ err }, "shutdown failed");
     process.exitCode = 1;
   }
+  // Everything is closed and flushed; a timer some library left behind must not keep us alive.
+  process.exit();
 }

@@ -66,6 +66,10 @@ function drainThenAnswer(req: IncomingMessage): void {
   req.resume();
 }
 
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
 function sendStatus(reply: FastifyReply, e: ApiError): FastifyReply {
   return reply.code(e.code).type("application/json").send(JSON.stringify(e.status));
 }
@@ -334,8 +338,13 @@ export async function createApiServer(
     registry,
     close() {
       closing ??= (async () => {
-        if (controllers) await controllers.stop();
+        // Controllers stop first, but a client of theirs still waiting on a watch must not hold the
+        // shutdown: after a bound the server closes, which ends every connection, theirs too.
+        const stopping = controllers ? Promise.resolve().then(() => controllers!.stop()) : undefined;
+        stopping?.catch((err: unknown) => logger.error({ err }, "controllers failed to stop"));
+        if (stopping) await Promise.race([stopping, delay(3000)]);
         await app.close();
+        if (stopping) await Promise.race([stopping, delay(2000)]);
         store.close();
         logger.info("apiserver stopped");
       })();
