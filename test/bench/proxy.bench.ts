@@ -196,9 +196,12 @@ function fairness(): void {
 
 export default async function (): Promise<void> {
   const root = process.getuid?.() === 0 && hasBinary("unshare");
-  const peers = ["iptables-nft-restore", "iptables-legacy-restore"].filter((b) => root && hasBinary(b));
+  const wantPeers = process.env.PROXY_BENCH_PEERS !== "0";
+  const peers = ["iptables-nft-restore", "iptables-legacy-restore"].filter(
+    (b) => wantPeers && root && hasBinary(b),
+  );
   console.log("kube-proxy: first-packet decision cost, ruleset build and load (3 endpoints per Service)");
-  if (!peers.length)
+  if (!peers.length && wantPeers)
     console.log(
       "(kernel peer skipped: needs root, unshare and iptables-nft-restore / iptables-legacy-restore)",
     );

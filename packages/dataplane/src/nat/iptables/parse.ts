@@ -336,7 +336,18 @@ function ownerOf(modules: ModuleState[], opt: string): ModuleState | undefined {
 
 /** Parses the words after "-A CHAIN" into a Rule with zeroed counters. */
 export function parseRuleSpec(words: string[], lineNo: number): Rule {
-  const rule: Rule = { matches: [], target: { kind: "none" }, packets: 0, bytes: 0 };
+  // Every rule gets the same shape, so the evaluator's property loads stay monomorphic.
+  const rule: Rule = {
+    src: undefined,
+    dst: undefined,
+    proto: undefined,
+    inIface: undefined,
+    outIface: undefined,
+    matches: [],
+    target: { kind: "none" },
+    packets: 0,
+    bytes: 0,
+  };
   const modules: ModuleState[] = [];
   let targetName: string | undefined;
   let targetGoto = false;
