@@ -149,6 +149,11 @@ describe("loadbalance, log, forward, hosts", () => {
     );
     const v6 = { ...req(), remote: { address: "::1", port: 50759, family: 6 as const } };
     expect(formatLine("{remote}:{port}", v6, res, 0, 0)).toBe("[::1]:50759");
+    const odd = {
+      ...req(),
+      question: { name: "x.", type: "UNKNOWN_65280", class: "UNKNOWN_254" },
+    } as unknown as Request;
+    expect(formatLine("{type} {class}", odd, res, 0, 0)).toBe("TYPE65280 CLASS254");
     expect(classify(msg(Rcode.NXDOMAIN, []))).toBe("denial");
     expect(classify(msg(0, [], [soa(5, 5)]))).toBe("denial");
     expect(classify(msg(Rcode.SERVFAIL, []))).toBe("error");

@@ -37,6 +37,11 @@ export function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(9))}s`.replace(/e-(\d+)s$/, (m) => m);
 }
 
+/** dns-packet says UNKNOWN_65280 where miekg/dns (and so CoreDNS) says TYPE65280. */
+function goName(name: string, prefix: string): string {
+  return name.startsWith("UNKNOWN_") ? `${prefix}${name.slice(8)}` : name;
+}
+
 const opcodes = ["QUERY", "IQUERY", "STATUS", "3", "NOTIFY", "UPDATE"];
 
 /** One log line for a reply, CoreDNS's placeholders filled in. */
@@ -54,8 +59,8 @@ export function formatLine(
     "{remote}": remote,
     "{port}": String(req.remote.port),
     "{>id}": String(req.msg.id ?? 0),
-    "{type}": req.question.type,
-    "{class}": req.question.class ?? "IN",
+    "{type}": goName(req.question.type, "TYPE"),
+    "{class}": goName(req.question.class ?? "IN", "CLASS"),
     "{name}": fqdnCase(req.question.name),
     "{proto}": req.proto,
     "{size}": String(req.size),
