@@ -169,7 +169,8 @@ export async function startNode(
   const ready = async (child: ChildProcess) => {
     for (let i = 0; i < 600; i++) {
       if (out.split("\n").filter((l) => l.includes('"node agent ready"')).length > restarts) return;
-      if (child.exitCode !== null) throw new Error(`node agent exited: ${out.slice(-3000)}`);
+      if (child.exitCode !== null)
+        throw new Error(`node agent exited (${child.exitCode}): ${out.slice(-6000)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`node agent not ready: ${out.slice(-3000)}`);
@@ -231,7 +232,12 @@ export async function startNode(
       if (existsSync(stateDir)) rmSync(stateDir, { recursive: true, force: true });
     },
   };
-  await ready(node.child);
+  try {
+    await ready(node.child);
+  } catch (err) {
+    await node.cleanup();
+    throw err;
+  }
   return node;
 }
 

@@ -18,6 +18,9 @@ export async function run(flags: NodeAgentFlags): Promise<void> {
       () => process.exit(1),
     );
   };
+  // One pod's failure must not take the node down: log what escaped and keep serving the others.
+  process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
+  process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception"));
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   await agent.start();
