@@ -15,7 +15,8 @@ import { NodeDataplane } from "@klab/dataplane";
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.DATAPLANE_BENCH_SECONDS ?? 5);
-const POD_MTU = Number(process.env.DATAPLANE_BENCH_MTU ?? 1450);
+// flannel's default pod MTU (1500 - 50 of VXLAN), and the jumbo one a lab network of MTU 9000 allows.
+const POD_MTUS = (process.env.DATAPLANE_BENCH_MTU ?? "1450,8950").split(",").map(Number);
 const id = randomBytes(3).toString("hex");
 const lo = `127.${randomInt(10, 250)}.${randomInt(0, 250)}`;
 
@@ -46,13 +47,13 @@ async function netns(suffix: string): Promise<string> {
   return ns;
 }
 
-async function podTun(ns: string, ip: string): Promise<TunDevice> {
+async function podTun(ns: string, ip: string, mtu: number): Promise<TunDevice> {
   const tun = openTun("eth0", { netns: `/run/netns/${ns}` });
   await configureInterface({
     netns: ns,
     name: "eth0",
     cidr: `${ip}/24`,
-    mtu: POD_MTU,
+    mtu,
     txqueuelen: 1000,
     routes: ["10.247.0.0/16"],
   });
@@ -66,6 +67,7 @@ interface NodeSpec {
   overlay: boolean;
   remotes: { podCIDR: string; nodeIP: string }[];
   pods: { ns: string; ip: string }[];
+  mtu: number;
 }
 
 /** A node's dataplane on a worker thread; resolves once its pods are attached. */
@@ -95,7 +97,7 @@ async function nodeWorker(spec: NodeSpec): Promise<void> {
   });
   await dp.start();
   for (const r of spec.remotes) dp.addRemoteNode(r.podCIDR, r.nodeIP);
-  for (const p of spec.pods) dp.attachPod(p.ip, await podTun(p.ns, p.ip));
+  for (const p of spec.pods) dp.attachPod(p.ip, await podTun(p.ns, p.ip, spec.mtu));
   parentPort!.once("message", async () => {
     await dp.stop();
     process.exit(0);
@@ -204,10 +206,11 @@ async function kernelVeth(): Promise<Figures> {
   return measure(a, b, "10.247.9.2");
 }
 
-async function sameNode(): Promise<Figures> {
-  const a = await netns("sa");
-  const b = await netns("sb");
+async function sameNode(mtu: number): Promise<Figures> {
+  const a = await netns(`sa${mtu}`);
+  const b = await netns(`sb${mtu}`);
   const node = await startNode({
+    mtu,
     nodeName: "bench-1",
     nodeIP: `${lo}.3`,
     podCIDR: "10.247.1.0/24",
@@ -225,11 +228,12 @@ async function sameNode(): Promise<Figures> {
   }
 }
 
-async function crossNode(): Promise<Figures> {
-  const a = await netns("xa");
-  const c = await netns("xc");
+async function crossNode(mtu: number): Promise<Figures> {
+  const a = await netns(`xa${mtu}`);
+  const c = await netns(`xc${mtu}`);
   const [n1, n2] = await Promise.all([
     startNode({
+      mtu,
       nodeName: "bench-1",
       nodeIP: `${lo}.3`,
       podCIDR: "10.247.1.0/24",
@@ -238,6 +242,7 @@ async function crossNode(): Promise<Figures> {
       pods: [{ ns: a, ip: "10.247.1.5" }],
     }),
     startNode({
+      mtu,
       nodeName: "bench-2",
       nodeIP: `${lo}.4`,
       podCIDR: "10.247.2.0/24",
@@ -259,23 +264,25 @@ export default async function main(): Promise<void> {
     return;
   }
   const tool = (await hasCommand("iperf3")) ? "iperf3" : "node TCP sender (iperf3 not installed)";
-  console.log(`dataplane bench: ${SECONDS}s per throughput run, pod MTU ${POD_MTU}, ${tool}`);
+  console.log(`dataplane bench: ${SECONDS}s per throughput run, ${tool}; kernel veth at MTU 1500`);
   try {
     const kernel = await kernelVeth();
-    const same = await sameNode();
-    const cross = await crossNode();
+    const rows: [string, Figures][] = [["kernel veth pair", kernel]];
+    for (const mtu of POD_MTUS) {
+      rows.push([`klab same node, MTU ${mtu}`, await sameNode(mtu)]);
+      rows.push([`klab cross-node, MTU ${mtu}`, await crossNode(mtu)]);
+    }
     const row = (name: string, f: Figures) =>
-      `${name.padEnd(26)} ${f.gbpsForward.toFixed(3).padStart(9)} ${f.gbpsReverse.toFixed(3).padStart(9)} ${f.rttMs.toFixed(3).padStart(9)}`;
+      `${name.padEnd(28)} ${f.gbpsForward.toFixed(3).padStart(9)} ${f.gbpsReverse.toFixed(3).padStart(9)} ${f.rttMs.toFixed(3).padStart(9)}`;
     console.log(
-      `${"path".padEnd(26)} ${"Gbit/s →".padStart(9)} ${"Gbit/s ←".padStart(9)} ${"RTT ms".padStart(9)}`,
+      `${"path".padEnd(28)} ${"Gbit/s →".padStart(9)} ${"Gbit/s ←".padStart(9)} ${"RTT ms".padStart(9)}`,
     );
-    console.log(row("kernel veth pair", kernel));
-    console.log(row("klab same node", same));
-    console.log(row("klab across nodes (VXLAN)", cross));
-    const ratio = (k: Figures, f: Figures) =>
-      `throughput ${(f.gbpsForward / k.gbpsForward).toFixed(3)}x / ${(f.gbpsReverse / k.gbpsReverse).toFixed(3)}x, RTT ${(f.rttMs / k.rttMs).toFixed(1)}x`;
-    console.log(`ratio klab/kernel, same node:    ${ratio(kernel, same)}`);
-    console.log(`ratio klab/kernel, across nodes: ${ratio(kernel, cross)}`);
+    for (const [name, f] of rows) console.log(row(name, f));
+    for (const [name, f] of rows.slice(1)) {
+      console.log(
+        `ratio ${name} / kernel: throughput ${(f.gbpsForward / kernel.gbpsForward).toFixed(3)}x → ${(f.gbpsReverse / kernel.gbpsReverse).toFixed(3)}x ←, RTT ${(f.rttMs / kernel.rttMs).toFixed(1)}x`,
+      );
+    }
   } finally {
     await Promise.allSettled(namespaces.map((ns) => run("ip", ["netns", "del", ns])));
   }
