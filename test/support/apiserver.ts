@@ -9,7 +9,8 @@
  *   api.token       the admin bearer token;  api.caPem  the cluster CA (PEM);  api.stateDir
  *   api.pid()       the server's process id (changes after restart())
  *   await api.kubectl(["get", "pods", "-A"], { input })  → { stdout, stderr, code } (never throws)
- *   await api.stop()      SIGTERM, waits for exit (state dir kept: restart() works after it)
+ *   await api.stop()      SIGTERM, waits for a clean exit (code 0; state dir kept: restart() works
+ *                         after it); rejects, after a SIGKILL, if the server does not stop in 30 s
  *   await api.kill9()     SIGKILL, waits for exit
  *   await api.restart()   stops it if running, starts again on the same state dir and port
  *
@@ -153,8 +154,16 @@ export async function startApiServer(
       });
     },
     async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
       await waitExit(child);
+      clearTimeout(timer);
+      if (child.exitCode !== 0) {
+        throw new Error(
+          `klab apiserver did not stop cleanly on SIGTERM (${child.exitCode ?? child.signalCode})`,
+        );
+      }
     },
     async kill9() {
       child.kill("SIGKILL");
