@@ -107,13 +107,18 @@ export class IngressServer {
     this.h1.on("clientError", (err: NodeJS.ErrnoException, socket) => this.onClientError(err, socket));
     this.h2.on("request", (req, res) => this.onRequest(req, res));
     this.h2.on("sessionError", () => undefined);
-    this.h2.on("session", (s) => s.on("error", () => undefined));
+    this.h2.on("session", (s) => {
+      s.on("error", () => undefined);
+      // keepalive_timeout 75s closes idle HTTP/2 connections too.
+      s.setTimeout(75_000, () => s.close());
+    });
 
     const def = this.table.defaultCertificate;
     this.tlsServer = tls.createServer({
       key: def.keyPem,
       cert: def.certPem,
       minVersion: "TLSv1.2",
+      handshakeTimeout: 60_000,
       ALPNProtocols: ["h2", "http/1.1"],
       // ingress-nginx: ssl_session_tickets off, shared session cache of 10 minutes.
       secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
@@ -142,7 +147,10 @@ export class IngressServer {
     // nginx answers plain HTTP on the TLS port with a 400 page instead of a handshake failure.
     this.httpsFront = net.createServer({ noDelay: true }, (socket) => {
       this.track(socket);
+      // client_header_timeout: a connection that never speaks is closed after 60 s.
+      socket.setTimeout(60_000, () => socket.destroy());
       socket.once("data", (first) => {
+        socket.setTimeout(0);
         socket.pause();
         if (first[0] !== 0x16) {
           socket.end(rawResponse(400, "400 The plain HTTP request was sent to HTTPS port"));
