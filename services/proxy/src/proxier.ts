@@ -189,11 +189,14 @@ export class Proxier {
       this.o.metrics.restoreFailures.inc();
       this.needFullSync = true;
       this.activeNatChains = undefined;
-      this.o.log.error(
-        { mode: cfg.mode, err: (err as Error).message },
-        "Sync failed; retrying after syncPeriod",
-      );
-      this.runner.retryAfter(syncPeriods(cfg).syncPeriodMs);
+      const message = (err as Error).message;
+      // A dataplane that is not up yet (node agent still starting) is retried soon; a refused
+      // ruleset waits for syncPeriod, as kube-proxy does after a failed iptables-restore.
+      const notUp = message.includes("no node dataplane is listening");
+      const { minSyncPeriodMs, syncPeriodMs } = syncPeriods(cfg);
+      const retryMs = notUp ? Math.max(1000, minSyncPeriodMs) : syncPeriodMs;
+      this.o.log.error({ mode: cfg.mode, err: message, retryMs }, "Sync failed");
+      this.runner.retryAfter(retryMs);
     }
   }
 }
