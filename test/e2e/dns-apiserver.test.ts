@@ -74,6 +74,7 @@ describeWith({ tools: ["dig", "kubectl"] }, "klab coredns against klab apiserver
   let child: ChildProcess;
   let port: number;
   let readyPort: number;
+  let metricsPort: number;
   const logs: string[] = [];
   const dig = (...args: string[]) =>
     run("dig", ["@127.0.0.1", "-p", String(port), "+time=3", "+tries=1", ...args]);
@@ -82,6 +83,7 @@ describeWith({ tools: ["dig", "kubectl"] }, "klab coredns against klab apiserver
     api = await startApiServer();
     port = await freePort();
     readyPort = await freePort();
+    metricsPort = await freePort();
     const dir = mkdtempSync(join(tmpdir(), "klab-coredns-"));
     const corefile = join(dir, "Corefile");
     writeFileSync(
@@ -91,6 +93,7 @@ describeWith({ tools: ["dig", "kubectl"] }, "klab coredns against klab apiserver
     errors
     log
     ready 127.0.0.1:${readyPort}
+    prometheus 127.0.0.1:${metricsPort}
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         kubeconfig ${api.kubeconfig}
         pods insecure
@@ -177,6 +180,28 @@ describeWith({ tools: ["dig", "kubectl"] }, "klab coredns against klab apiserver
     expect(records(await dig("-x", "10.244.7.11", "+short")).flat()).toEqual([
       `10-244-7-11.db.${ns}.svc.cluster.local.`,
     ]);
+  });
+
+  it("an EndpointSlice change is counted in the DNS programming latency metric", async () => {
+    const patch = await api.kubectl([
+      "annotate",
+      "endpointslice",
+      "db-manual",
+      "-n",
+      ns,
+      `endpoints.kubernetes.io/last-change-trigger-time=${new Date().toISOString().replace(/\.\d+Z$/, "Z")}`,
+    ]);
+    expect(patch.code, patch.stderr).toBe(0);
+    const text = await until(
+      () => fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()),
+      (t) =>
+        /coredns_kubernetes_dns_programming_duration_seconds_count\{service_kind="headless_without_selector"\} [1-9]/.test(
+          t,
+        ),
+    );
+    expect(text).toMatch(
+      /coredns_kubernetes_dns_programming_duration_seconds_count\{service_kind="headless_without_selector"\} [1-9]/,
+    );
   });
 
   it("an ExternalName Service is a CNAME; NXDOMAIN and NODATA as CoreDNS gives them", async () => {

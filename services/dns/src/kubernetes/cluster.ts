@@ -28,6 +28,8 @@ export interface ServiceInfo {
   clusterIPs: string[];
   externalName: string;
   ports: PortInfo[];
+  /** Whether the Service selects pods (its endpoints are managed by the control plane). */
+  hasSelector: boolean;
 }
 
 export interface EndpointInfo {
@@ -95,6 +97,7 @@ export function indexCluster(state: ClusterState): ClusterIndex {
       clusterIPs,
       externalName: (spec.externalName ?? "").toLowerCase(),
       ports: ports.length > 0 ? ports : [{ name: "", protocol: "", port: -1 }],
+      hasSelector: Object.keys(spec.selector ?? {}).length > 0,
     };
     services.set(`${info.namespace}/${info.name}`, info);
     for (const ip of clusterIPs) push(servicesByIP, ip, info);

@@ -50,6 +50,14 @@ export class InformerSource implements ClusterSource {
       inf.on("delete", changed);
       inf.on("sync", changed);
     };
+    if (this.slices) {
+      const slices = this.slices;
+      const programmed = (slice: EndpointSlice) => {
+        if (slices.hasSynced) options.onEndpointSliceChange?.(slice);
+      };
+      slices.on("add", programmed);
+      slices.on("update", programmed);
+    }
     watch(this.services as Informer<never>, "service");
     watch(this.slices as Informer<never> | undefined, "endpoints");
     watch(this.pods as Informer<never> | undefined, "pod");

@@ -2,6 +2,7 @@
  * Where the kubernetes plugin's cluster state comes from. The product path is informers on the
  * API server (./informers.ts); tests may inject another source through the same interface.
  */
+import type { EndpointSlice } from "@klab/api";
 import { indexCluster, type ClusterIndex, type ClusterState } from "./cluster.ts";
 
 export interface ClusterSource {
@@ -25,6 +26,8 @@ export interface ClusterSourceOptions {
   watchEndpoints: boolean;
   /** Called after each change with the kind of object, for the programming-latency metric. */
   onChange?: (kind: "service" | "endpoints" | "pod" | "namespace") => void;
+  /** An EndpointSlice was added or changed after the first sync (DNS programming latency). */
+  onEndpointSliceChange?: (slice: EndpointSlice) => void;
   /** Watch and list failures (the informers retry by themselves). */
   onError?: (err: Error, resource: string) => void;
 }

@@ -3,6 +3,7 @@ import { pluginError, type Setup } from "../../setup.ts";
 import { answer } from "../../kubernetes/answer.ts";
 import type { ClusterSource } from "../../kubernetes/source.ts";
 import { parseKubernetes } from "./parse.ts";
+import type { EndpointSlice } from "@klab/api";
 
 const rcodes = {
   NOERROR: Rcode.NOERROR,
@@ -18,6 +19,24 @@ const rcodes = {
  */
 export const setup: Setup = (dirs, ctx) => {
   const cfg = parseKubernetes(dirs, ctx.zones);
+  const m = ctx.runtime.metrics;
+  // CoreDNS's DNS programming latency: from the change that triggered the EndpointSlice
+  // (its last-change-trigger-time annotation) to this server knowing it.
+  const observeProgramming = (slice: EndpointSlice) => {
+    const trigger = slice.metadata.annotations?.["endpoints.kubernetes.io/last-change-trigger-time"];
+    const svcName = slice.metadata.labels?.["kubernetes.io/service-name"];
+    if (!trigger || !svcName) return;
+    const at = Date.parse(trigger);
+    if (Number.isNaN(at)) return;
+    const svc = source.index().services.get(`${slice.metadata.namespace ?? "default"}/${svcName}`);
+    const kind =
+      svc?.kind !== "Headless"
+        ? "cluster_ip"
+        : svc.hasSelector
+          ? "headless_with_selector"
+          : "headless_without_selector";
+    m.kubernetesProgramming.observe({ service_kind: kind }, Math.max(0, (Date.now() - at) / 1000));
+  };
   let source: ClusterSource;
   try {
     source = ctx.runtime.clusterSources({
@@ -26,6 +45,7 @@ export const setup: Setup = (dirs, ctx) => {
       serviceAccountDir: ctx.runtime.serviceAccountDir,
       watchPods: cfg.pods === "verified",
       watchEndpoints: !cfg.noEndpoints,
+      onEndpointSliceChange: (slice) => observeProgramming(slice),
       onError: (err, resource) =>
         ctx.runtime.logger.warn({ err: err.message, resource }, "kubernetes: watch failed, retrying"),
     });
