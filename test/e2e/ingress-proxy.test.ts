@@ -155,6 +155,10 @@ describeWith({ tools: ["curl", "openssl"] }, "ingress controller, end to end wit
           annotations: { [A + "whitelist-source-range"]: "10.0.0.0/8" },
           rules: [{ host: "private.com", paths: [{ path: "/", service: "web" }] }],
         }),
+        ingress("moved", {
+          annotations: { [A + "permanent-redirect"]: "https://www.example.com/new" },
+          rules: [{ host: "moved.com", paths: [{ path: "/", service: "web" }] }],
+        }),
         ingress("small", {
           annotations: { [A + "proxy-body-size"]: "1k" },
           rules: [{ host: "small.com", paths: [{ path: "/", service: "web" }] }],
@@ -220,6 +224,13 @@ describeWith({ tools: ["curl", "openssl"] }, "ingress controller, end to end wit
     expect(r.status).toBe(308);
     expect(r.headers["location"]).toBe("https://myapp.com/api?q=1");
     expect(r.body).toContain("<center><h1>308 Permanent Redirect</h1></center>");
+  });
+
+  it("answers permanent-redirect with nginx's 301", async () => {
+    const r = await curl([...at("moved.com"), `http://moved.com:${ctl.http}/old`]);
+    expect(r.status).toBe(301);
+    expect(r.headers["location"]).toBe("https://www.example.com/new");
+    expect(r.body).toContain("<title>301 Moved Permanently</title>");
   });
 
   it("serves the default backend's 404 page for an unknown host", async () => {

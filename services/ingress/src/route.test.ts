@@ -420,6 +420,50 @@ describe("TLS and redirects", () => {
   });
 });
 
+describe("redirect annotations", () => {
+  it("permanent-redirect answers 301 (or its code), temporal-redirect 302, before the https redirect", () => {
+    const p = one([{ path: "/", service: "a" }], "p.com", {
+      "nginx.ingress.kubernetes.io/permanent-redirect": "https://www.example.com/new",
+      "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+    });
+    expect(route(p, req("/old", "p.com"))).toMatchObject({
+      kind: "redirect",
+      status: 301,
+      url: "https://www.example.com/new",
+    });
+    const c = one([{ path: "/", service: "a" }], "c.com", {
+      "nginx.ingress.kubernetes.io/permanent-redirect": "/elsewhere",
+      "nginx.ingress.kubernetes.io/permanent-redirect-code": "308",
+    });
+    expect(route(c, req("/", "c.com"))).toMatchObject({ status: 308, url: "/elsewhere" });
+    const t = one([{ path: "/", service: "a" }], "t.com", {
+      "nginx.ingress.kubernetes.io/temporal-redirect": "https://maintenance.example.com",
+    });
+    expect(route(t, req("/x", "t.com"))).toMatchObject({
+      status: 302,
+      url: "https://maintenance.example.com",
+    });
+  });
+  it("app-root sends / (only /) to the application's root with 302", () => {
+    const t = one([{ path: "/", service: "a" }], "app.com", {
+      "nginx.ingress.kubernetes.io/app-root": "/app1",
+    });
+    expect(route(t, req("/", "app.com:8080"))).toMatchObject({
+      kind: "redirect",
+      status: 302,
+      url: "http://app.com:8080/app1",
+    });
+    expect(route(t, req("/app1", "app.com")).kind).toBe("proxy");
+  });
+  it("rejects a redirect that is not a URL", () => {
+    const t = one([{ path: "/", service: "a" }], "b.com", {
+      "nginx.ingress.kubernetes.io/permanent-redirect": "not a url",
+    });
+    expect(t.problems.some((p) => /permanent-redirect/.test(p.message))).toBe(true);
+    expect(route(t, req("/", "b.com")).kind).toBe("proxy");
+  });
+});
+
 describe("regex mode and rewrite-target", () => {
   it("rewrite-target substitutes capture groups and keeps the query", () => {
     const t = one(

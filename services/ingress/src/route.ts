@@ -8,6 +8,7 @@ import { lookupHost, normalizeHost } from "./hosts.ts";
 import type { Location, RouteTable, Server, Upstream } from "./model.ts";
 import { normalizeUri, selectLocation, splitTarget } from "./paths.ts";
 import { redirectLocation } from "./annotations/ssl-redirect.ts";
+import { decide as annotationRedirect } from "./annotations/redirect.ts";
 import { rewrite } from "./annotations/rewrite-target.ts";
 import { routeToCanary } from "./annotations/canary.ts";
 import { allows } from "./annotations/whitelist-source-range.ts";
@@ -98,6 +99,9 @@ export function route(table: RouteTable, req: RouteRequest): Decision {
 
   if (req.contentLength !== undefined && tooLarge(a.proxyBodySize, req.contentLength))
     return { ...common, kind: "respond", status: 413, why: "request body larger than proxy-body-size" };
+
+  const ret = annotationRedirect(a.redirects, { scheme: req.scheme, hostHeader: req.host ?? host, uri });
+  if (ret) return { ...common, kind: "redirect", status: ret.status, url: ret.url };
 
   const url = redirectLocation(
     a.redirect,

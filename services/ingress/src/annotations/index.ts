@@ -9,6 +9,7 @@ import * as canary from "./canary.ts";
 import * as limitRps from "./limit-rps.ts";
 import * as proxyBodySize from "./proxy-body-size.ts";
 import * as proxyTimeouts from "./proxy-timeouts.ts";
+import * as redirect from "./redirect.ts";
 import * as rewriteTarget from "./rewrite-target.ts";
 import * as serviceUpstream from "./service-upstream.ts";
 import * as sslRedirect from "./ssl-redirect.ts";
@@ -31,6 +32,8 @@ export const DEFAULTS: AnnotationDefaults = {
 
 export interface IngressAnnotations {
   redirect: sslRedirect.SslRedirect;
+  /** permanent-redirect, temporal-redirect, app-root */
+  redirects: redirect.Redirects;
   useRegex: boolean;
   rewriteTarget?: string;
   backendProtocol: backendProtocol.BackendProtocol;
@@ -79,6 +82,7 @@ export function parseAnnotations(
       forceNoSslRedirect: false,
       preserveTrailingSlash: false,
     }),
+    redirects: take(() => redirect.parse(map), {}),
     useRegex: take(() => useRegex.parse(map), false),
     rewriteTarget: take(() => rewriteTarget.parse(map), undefined),
     backendProtocol: take(() => backendProtocol.parse(map), "HTTP"),
