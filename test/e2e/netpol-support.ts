@@ -192,7 +192,7 @@ export async function startNetpolCluster(specs: PodSpec[], tag: string): Promise
     nodes[1].addRemoteNode(podCIDRs[0], nodeIPs[0]);
     for (const ns of new Set(specs.map((s) => s.namespace))) {
       const r = await api.kubectl(["create", "namespace", ns]);
-      if (r.code !== 0) throw new Error(r.stderr);
+      if (r.code !== 0 && !r.stderr.includes("AlreadyExists")) throw new Error(r.stderr);
     }
     const pods = new Map<string, RunningPod>();
     const hostCount = [10, 10];

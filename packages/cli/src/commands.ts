@@ -9,6 +9,8 @@ import { register as ingress } from "./commands/ingress.ts";
 import { register as coredns } from "./commands/coredns.ts";
 import { register as iptablesSave } from "./commands/iptables-save.ts";
 import { register as ipvsadm } from "./commands/ipvsadm.ts";
+import { register as observe } from "./commands/observe.ts";
+import { register as proxy } from "./commands/proxy.ts";
 
 /**
  * Each subcommand lives in its own module under ./commands/ and exports `register(program)`.
@@ -25,4 +27,6 @@ export function registerCommands(program: Command): void {
   coredns(program);
   iptablesSave(program);
   ipvsadm(program);
+  observe(program);
+  proxy(program);
 }

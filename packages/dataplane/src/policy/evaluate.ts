@@ -75,6 +75,7 @@ export class NetworkPolicyStage implements PolicyStage {
     }
     return {
       allowed: false,
+      policy: direction.isolatedBy.join(","),
       reason: `${pod.namespace}/${pod.name} is isolated for ${ctx.direction} by ${direction.isolatedBy.join(", ")} and no rule allows it`,
     };
   }
