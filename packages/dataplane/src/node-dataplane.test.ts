@@ -317,6 +317,12 @@ describeWith(
       );
       expect((res as { code: number }).code).toBe(7); // curl: couldn't connect
       expect(Date.now() - started).toBeLessThan(15_000);
+      const fromNode = await inNs(nodeNs, ["curl", "-s", "--max-time", "20", "http://10.96.0.52/"]).catch(
+        (e: { code: number }) => e,
+      );
+      expect((fromNode as { code: number }).code).toBe(7);
+      const ping = await inNs(nodeNs, ["ping", "-c", "1", "-W", "5", "10.248.1.1"]);
+      expect(ping.stdout).toContain("1 received");
     });
   },
 );

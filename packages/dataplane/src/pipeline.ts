@@ -485,9 +485,10 @@ export class Pipeline {
 
   /** The address this node answers from, towards where a packet came from. */
   private addressFacing(ingress: Ingress): number {
-    if (ingress.kind === "pod") return this.gatewayIP;
     if (ingress.kind === "overlay") return this.overlayIP;
-    return this.nodeIP;
+    // Towards the node's kernel too: an error from one of its own addresses (node IP, lab0's)
+    // would be a martian to it and be dropped.
+    return this.gatewayIP;
   }
 
   /** ICMP errors about a tracked connection follow it, translated like it (RELATED in conntrack). */
@@ -581,7 +582,10 @@ export class Pipeline {
     this.stats.generated++;
     const dst = data.readUInt32BE(16);
     const route = this.routes.lookup(dst)?.target;
-    if (route && route.kind !== "local" && route.kind !== "blackhole") this.output(route, data, out);
+    if (!route || route.kind === "blackhole") return;
+    // An answer to one of the node's own addresses is for the node's kernel (its processes
+    // send from the overlay or gateway address through lab0).
+    this.output(route.kind === "local" ? { kind: "host" } : route, data, out);
   }
 
   private answerLocal(pkt: ParsedPacket, ingress: Ingress, out: Output, rule?: string): void {
