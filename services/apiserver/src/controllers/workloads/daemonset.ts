@@ -269,7 +269,7 @@ export function daemonSetController(ctx: ControllerContext): RunningController {
         "daemonsets",
         ns,
         name,
-        { status: statusPatch(plan.status, REQUIRED_STATUS) },
+        { status: statusPatch(plan.status, REQUIRED_STATUS, ds.status) },
         "merge",
         "status",
       );

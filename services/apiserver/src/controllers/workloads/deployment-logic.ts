@@ -311,6 +311,16 @@ export function deploymentStatus(
           ts,
         );
 
+  // A new ReplicaSet that cannot create its pods says so on the Deployment too.
+  const failed = newRS?.status?.conditions?.find((c) => c.type === "ReplicaFailure" && c.status === "True");
+  conds = failed
+    ? setCondition(
+        conds,
+        { type: "ReplicaFailure", status: "True", reason: failed.reason, message: failed.message },
+        ts,
+      )
+    : conds.filter((c) => c.type !== "ReplicaFailure");
+
   const deadline = d.spec?.progressDeadlineSeconds ?? 600;
   const hasDeadline = deadline !== 2147483647;
   const progressing = conds.find((c) => c.type === "Progressing");

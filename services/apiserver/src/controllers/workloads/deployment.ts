@@ -276,7 +276,7 @@ export function deploymentController(ctx: ControllerContext): RunningController 
         "deployments",
         ns,
         name,
-        { status: statusPatch(status) },
+        { status: statusPatch(status, [], d.status) },
         "merge",
         "status",
       );

@@ -1,10 +1,11 @@
 // The ReplicaSet controller: keeps `spec.replicas` active pods carrying the template, adopting
 // matching orphans and releasing pods that stopped matching, and reports status as kube's does.
-import type { Pod, ReplicaSet, ReplicaSetStatus } from "@klab/api";
+import type { Condition, Pod, ReplicaSet, ReplicaSetStatus } from "@klab/api";
 import type { ControllerContext, RunningController } from "../context.ts";
 import { Expectations } from "../expectations.ts";
 import { selectorMatches } from "../labels.ts";
 import {
+  apiTime,
   compareForDeletion,
   isControlledBy,
   isPodActive,
@@ -40,14 +41,51 @@ export function replicaSetStatus(rs: ReplicaSet, owned: Pod[], now: number): Rep
   return status;
 }
 
+/**
+ * The ReplicaFailure condition kube's ReplicaSet controller keeps: set while creating or deleting
+ * pods fails (a name clash is only bad luck and does not count), removed once it works again.
+ */
+export function withReplicaFailure(
+  status: ReplicaSetStatus,
+  failure: { reason: string; err: unknown } | undefined,
+  prior: Condition[] | undefined,
+): ReplicaSetStatus {
+  const others = (status.conditions ?? []).filter((c) => c.type !== "ReplicaFailure");
+  const existing = prior?.find((c) => c.type === "ReplicaFailure");
+  if (failure && !isAlreadyExists(failure.err)) {
+    const message = failure.err instanceof Error ? failure.err.message : String(failure.err);
+    const cond: Condition =
+      existing && existing.reason === failure.reason && existing.message === message
+        ? existing
+        : {
+            type: "ReplicaFailure",
+            status: "True",
+            lastTransitionTime: apiTime(),
+            reason: failure.reason,
+            message,
+          };
+    return { ...status, conditions: [...others, cond] };
+  }
+  const out = { ...status };
+  if (others.length) out.conditions = others;
+  else delete out.conditions;
+  return out;
+}
+
 /** The pods to delete first when scaling down (getPodsToDelete). */
 export function podsToDelete(active: Pod[], count: number): Pod[] {
   return [...active].sort(compareForDeletion).slice(0, count);
 }
 
 /** omitempty: zero counts are stored as absent, as kube-apiserver returns them. */
-export function statusPatch(status: object, required: string[] = ["replicas"]): Record<string, unknown> {
+export function statusPatch(
+  status: object,
+  required: string[] = ["replicas"],
+  prior: object | undefined = undefined,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  // A field the new status no longer has is removed, which a merge patch spells null.
+  for (const k of Object.keys(prior ?? {})) if (!(k in status)) out[k] = null;
   for (const [k, v] of Object.entries(status)) out[k] = v === 0 && !required.includes(k) ? null : v;
   return out;
 }
@@ -194,10 +232,13 @@ export function replicaSetController(ctx: ControllerContext): PodOwnerController
       const p = pods.get(...splitKey(podKey));
       return !!p && !p.metadata.deletionTimestamp;
     };
+    let manageError: { reason: string; err: unknown } | undefined;
     if (!rs.metadata.deletionTimestamp && expectations.satisfied(key, present)) {
       const diff = active.length - (rs.spec?.replicas ?? 1);
       if (diff < 0) {
-        await createPods(rs, key, Math.min(-diff, BURST));
+        await createPods(rs, key, Math.min(-diff, BURST)).catch((err: unknown) => {
+          manageError = { reason: "FailedCreate", err };
+        });
       } else if (diff > 0) {
         const victims = podsToDelete(active, Math.min(diff, BURST));
         await Promise.all(
@@ -212,18 +253,20 @@ export function replicaSetController(ctx: ControllerContext): PodOwnerController
               throw err;
             }
           }),
-        );
+        ).catch((err: unknown) => {
+          manageError = { reason: "FailedDelete", err };
+        });
       }
     }
     const now = Date.now();
-    const status = replicaSetStatus(rs, owned, now);
+    const status = withReplicaFailure(replicaSetStatus(rs, owned, now), manageError, rs.status?.conditions);
     if (!sameStatus(rs.status, status)) {
       await ctx.client.patch(
         "apps/v1",
         "replicasets",
         ns,
         name,
-        { status: statusPatch(status) },
+        { status: statusPatch(status, ["replicas"], rs.status) },
         "merge",
         "status",
       );
@@ -232,6 +275,7 @@ export function replicaSetController(ctx: ControllerContext): PodOwnerController
     const minReady = rs.spec?.minReadySeconds ?? 0;
     if (minReady > 0 && status.readyReplicas !== status.availableReplicas)
       c.enqueueAfter(key, minReady * 1000);
+    if (manageError) throw manageError.err;
   }
 
   return {

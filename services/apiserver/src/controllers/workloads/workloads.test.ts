@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { DaemonSet, Node, Pod, ReplicaSet } from "@klab/api";
-import { podsToDelete, replicaSetStatus, statusPatch } from "./replicaset.ts";
+import { podsToDelete, replicaSetStatus, statusPatch, withReplicaFailure } from "./replicaset.ts";
 import { daemonPod, planDaemonSet, templateHash } from "./daemonset.ts";
 
 function pod(
@@ -59,6 +59,28 @@ describe("ReplicaSet", () => {
       observedGeneration: 4,
     });
     expect(statusPatch({ replicas: 0, readyReplicas: 0 })).toEqual({ replicas: 0, readyReplicas: null });
+    expect(statusPatch({ replicas: 1 }, ["replicas"], { replicas: 2, conditions: [] })).toEqual({
+      replicas: 1,
+      conditions: null,
+    });
+  });
+
+  it("sets ReplicaFailure while pods cannot be created and clears it once they can", () => {
+    const err = new Error('pods "web-x" is forbidden: exceeded quota');
+    const failing = withReplicaFailure({ replicas: 0 }, { reason: "FailedCreate", err }, undefined);
+    expect(failing.conditions).toEqual([
+      {
+        type: "ReplicaFailure",
+        status: "True",
+        lastTransitionTime: expect.any(String),
+        reason: "FailedCreate",
+        message: err.message,
+      },
+    ]);
+    expect(
+      withReplicaFailure({ replicas: 1, conditions: failing.conditions }, undefined, failing.conditions)
+        .conditions,
+    ).toBeUndefined();
   });
 });
 
