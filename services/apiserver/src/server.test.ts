@@ -79,6 +79,38 @@ describe("createApiServer REST", () => {
   });
 });
 
+describe("createApiServer deletion", () => {
+  it("keeps a pod in graceful deletion through its kubelet's status updates until a delete of grace 0", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "klab-grace-"));
+    dirs.push(stateDir);
+    const s = await createApiServer(parseConfig({ stateDir, port: 0 }), {
+      logger: pino({ level: "silent" }),
+    });
+    servers.push(s);
+    expect(
+      (await call(s, "POST", "/api/v1/nodes", { apiVersion: "v1", kind: "Node", metadata: { name: "n1" } }))
+        .status,
+    ).toBe(201);
+    const pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "p" },
+      spec: { nodeName: "n1", containers: [{ name: "c", image: "nginx" }] },
+    };
+    const base = "/api/v1/namespaces/default/pods";
+    expect((await call(s, "POST", base, pod)).status).toBe(201);
+    const deleting = await call(s, "DELETE", `${base}/p`, { gracePeriodSeconds: 5 });
+    expect(deleting.body.metadata.deletionGracePeriodSeconds).toBe(5);
+    const status = { ...deleting.body, status: { phase: "Running", podIP: "10.244.0.5" } };
+    expect((await call(s, "PUT", `${base}/p/status`, status)).status).toBe(200);
+    const still = await call(s, "GET", `${base}/p`);
+    expect(still.status).toBe(200);
+    expect(still.body.status.podIP).toBe("10.244.0.5");
+    expect((await call(s, "DELETE", `${base}/p`, { gracePeriodSeconds: 0 })).status).toBe(200);
+    expect((await call(s, "GET", `${base}/p`)).status).toBe(404);
+  });
+});
+
 describe("createApiServer admission hooks", () => {
   it("calls hooks on create, update and delete, with dryRun in their context", async () => {
     const stateDir = mkdtempSync(join(tmpdir(), "klab-hooks-"));

@@ -299,7 +299,7 @@ export class Registry {
     }
     if (isDeepStrictEqual(next, current)) return current;
     if (opts.dryRun) return next;
-    if (meta(next).deletionTimestamp && this.finalized(rt, next)) return this.remove(rt, next);
+    if (this.lastFinalizerRemoved(rt, next, current)) return this.remove(rt, next);
     return this.store.put(groupResourceOf(rt), next, current);
   }
 
@@ -379,6 +379,18 @@ export class Registry {
     (next.spec as Map).nodeName = target.name;
     if (opts.dryRun) return;
     this.store.put("pods", next, pod);
+  }
+
+  /**
+   * kube's shouldDeleteDuringUpdate: an update of an object being deleted that takes away its last
+   * finalizer deletes it. A pod in graceful deletion (status updates from its kubelet) stays until
+   * its kubelet confirms with a delete of grace 0.
+   */
+  private lastFinalizerRemoved(rt: ResourceType, next: Obj, current: Obj): boolean {
+    if (!meta(next).deletionTimestamp || !this.finalized(rt, next) || this.finalized(rt, current))
+      return false;
+    if (groupResourceOf(rt) === "pods" && (meta(next).deletionGracePeriodSeconds ?? 0) !== 0) return false;
+    return true;
   }
 
   /** True when nothing holds the object back any more (finalizers, a namespace's spec.finalizers). */
