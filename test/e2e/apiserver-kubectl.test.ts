@@ -255,8 +255,11 @@ spec:
       "-p",
       '{"metadata":{"finalizers":null}}',
     ]);
-    await ok(["wait", "--for=delete", "namespace/doomed", "--timeout=30s"]);
-  });
+    const gone = await api.kubectl(["wait", "--for=delete", "namespace/doomed", "--timeout=90s"], {
+      timeoutMs: 120_000,
+    });
+    expect(gone.code, gone.stderr).toBe(0);
+  }, 150_000);
 
   it("rejects unknown fields under kubectl's default strict validation, warns under --validate=warn", async () => {
     const typo =
