@@ -10,6 +10,7 @@ import { register as coredns } from "./commands/coredns.ts";
 import { register as iptablesSave } from "./commands/iptables-save.ts";
 import { register as ipvsadm } from "./commands/ipvsadm.ts";
 import { register as observe } from "./commands/observe.ts";
+import { register as proxy } from "./commands/proxy.ts";
 
 /**
  * Each subcommand lives in its own module under ./commands/ and exports `register(program)`.
@@ -27,4 +28,5 @@ export function registerCommands(program: Command): void {
   iptablesSave(program);
   ipvsadm(program);
   observe(program);
+  proxy(program);
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -159,6 +159,26 @@ describe("kube-proxy process", () => {
     expect(nat.holdsAddress("10.96.0.1")).toBe(false);
     // The kubernetes Service reaches the API server through kube-proxy's well-known chain.
     expect(iptablesSave(nat.iptables)).toContain("-j KUBE-SVC-NPX46M4PTMTKRN6Y");
+  });
+
+  it("takes --config FILE with the API server from clientConnection.kubeconfig, as the DaemonSet runs it", async () => {
+    await proxy?.stop();
+    proxy = undefined;
+    const file = join(dir, "config.conf");
+    writeFileSync(
+      file,
+      `apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nclientConnection:\n  kubeconfig: ${api.kubeconfig}\nmode: ipvs\nipvs:\n  scheduler: ""\nhealthzBindAddress: 127.0.0.1:0\nmetricsBindAddress: 127.0.0.1:0\n`,
+    );
+    proxy = await run({
+      configFile: file,
+      nodeName: "node-1",
+      natSocket: socket(),
+      listenHost: "127.0.0.1",
+      log: pino({ level: "silent" }),
+    });
+    await eventually("ipvs mode from the file", () => nat.mode === "ipvs" && nat.ipvsStage.table.size > 0);
+    await proxy.stop();
+    proxy = undefined;
   });
 
   it("refuses to start on a broken configuration, saying what is wrong", async () => {

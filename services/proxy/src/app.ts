@@ -65,13 +65,16 @@ function listen(server: Server, bind: string): Promise<number> {
 
 export async function run(options: ProxyRunOptions): Promise<RunningProxy> {
   const log = options.log ?? pino({ name: "kube-proxy" });
-  const client = options.client ?? KubeClient.resolve(options.kubeconfig);
   let config: ProxyConfig;
+  let client: KubeClient;
   try {
-    config = {
-      ...(await loadProxyConfig(client, options.configFile)),
-      ...stripUndefined(options.overrides ?? {}),
-    };
+    // With --config the file also says how to reach the API server (clientConnection.kubeconfig);
+    // without it, the configuration comes from ConfigMap kube-system/kube-proxy.
+    const fromFile = options.configFile
+      ? parseProxyConfig(readFileSync(options.configFile, "utf8"))
+      : undefined;
+    client = options.client ?? KubeClient.resolve(options.kubeconfig ?? fromFile?.kubeconfig);
+    config = { ...(fromFile ?? (await loadProxyConfig(client))), ...stripUndefined(options.overrides ?? {}) };
   } catch (err) {
     if (err instanceof ConfigError) log.error({ err: err.message }, "invalid kube-proxy configuration");
     throw err;

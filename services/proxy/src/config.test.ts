@@ -34,6 +34,30 @@ describe("KubeProxyConfiguration", () => {
     expect(cfg.iptables.masqueradeAll).toBe(true);
   });
 
+  it("reads the file kubeadm writes into the kube-proxy ConfigMap", () => {
+    const cfg = parseProxyConfig(
+      [
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1",
+        "kind: KubeProxyConfiguration",
+        "bindAddress: 0.0.0.0",
+        "clientConnection:",
+        "  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf",
+        "clusterCIDR: 10.244.0.0/16",
+        "healthzBindAddress: 0.0.0.0:10256",
+        "metricsBindAddress: 0.0.0.0:10249",
+        "ipvs:",
+        '  scheduler: ""',
+        'mode: ""',
+      ].join("\n"),
+    );
+    expect(cfg).toMatchObject({
+      mode: "iptables",
+      kubeconfig: "/var/lib/kube-proxy/kubeconfig.conf",
+      metricsBindAddress: "0.0.0.0:10249",
+    });
+    expect(cfg.ipvs.scheduler).toBe("rr");
+  });
+
   it("parses Go durations", () => {
     expect(parseDuration("1s", "x")).toBe(1000);
     expect(parseDuration("500ms", "x")).toBe(500);

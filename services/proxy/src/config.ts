@@ -8,6 +8,8 @@ export type ProxyMode = "iptables" | "ipvs" | "userspace";
 
 export interface ProxyConfig {
   mode: ProxyMode;
+  /** clientConnection.kubeconfig: how this kube-proxy reaches the API server */
+  kubeconfig?: string;
   clusterCIDR?: string;
   hostnameOverride?: string;
   /** host:port */
@@ -131,6 +133,7 @@ export function parseProxyConfig(text: string): ProxyConfig {
     throw new ConfigError(`mode "${mode}" is not supported here (use iptables, ipvs or userspace)`);
   }
   const ipt = obj(root.iptables, "iptables");
+  const clientConnection = obj(root.clientConnection, "clientConnection");
   const ipvs = obj(root.ipvs, "ipvs");
   const scheduler = str(ipvs.scheduler, "ipvs.scheduler") ?? "rr";
   if (!(KUBE_PROXY_SCHEDULERS as readonly string[]).includes(scheduler)) {
@@ -149,6 +152,9 @@ export function parseProxyConfig(text: string): ProxyConfig {
   const clusterCIDR = str(root.clusterCIDR, "clusterCIDR");
   const cfg: ProxyConfig = {
     mode,
+    ...(str(clientConnection.kubeconfig, "clientConnection.kubeconfig")
+      ? { kubeconfig: str(clientConnection.kubeconfig, "clientConnection.kubeconfig") }
+      : {}),
     clusterCIDR: clusterCIDR ? cidr(clusterCIDR.split(",")[0], "clusterCIDR") : undefined,
     hostnameOverride: str(root.hostnameOverride, "hostnameOverride"),
     healthzBindAddress: bindAddress(
