@@ -32,6 +32,12 @@ export function register(program: Command): void {
       "ingress-nginx/ingress-nginx-controller",
     )
     .option("--no-update-status", "do not write Ingress status")
+    // one replica per lab: leader election has nothing to elect, the flag is accepted as ingress-nginx's
+    .option(
+      "--election-id <id>",
+      "ConfigMap/Lease name used for leader election",
+      "ingress-controller-leader",
+    )
     .action(
       async (o: {
         kubeconfig?: string;

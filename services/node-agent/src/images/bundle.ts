@@ -36,7 +36,7 @@ export async function prepareImagePrograms(stateDir: string): Promise<Record<str
     "nginx-entrypoint": `${runner} nginx-entrypoint`,
     "http-echo": `${runner} http-echo`,
     pause: `${runner} pause`,
-    "klab:dns": `${klab} dns`,
+    "klab:coredns": `${klab} coredns`,
     "klab:proxy": `${klab} proxy`,
     "klab:ingress": `${klab} ingress`,
   };

@@ -35,4 +35,20 @@ describe("image catalog", () => {
     const bad = resolveImage({ name: "x", image: "UPPER CASE" });
     expect(!bad.ok && bad.reason).toBe("InvalidImageName");
   });
+  it("runs the system images' binaries where their manifests name them", () => {
+    const kp = resolveImage({
+      name: "kube-proxy",
+      image: "registry.k8s.io/kube-proxy:v1.32.0",
+      command: ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf"],
+    });
+    expect(kp.ok && kp.spec.launchers).toEqual({ "usr/local/bin/kube-proxy": "klab:proxy" });
+    const ing = resolveImage({
+      name: "controller",
+      image: "registry.k8s.io/ingress-nginx/controller:v1.11.3",
+      args: ["/nginx-ingress-controller", "--ingress-class=nginx"],
+    });
+    expect(ing.ok && ing.argv).toEqual(["/nginx-ingress-controller", "--ingress-class=nginx"]);
+    const dns = resolveImage({ name: "coredns", image: "registry.k8s.io/coredns/coredns:v1.11.3" });
+    expect(dns.ok && dns.spec.launchers).toEqual({ coredns: "klab:coredns" });
+  });
 });

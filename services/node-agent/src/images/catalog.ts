@@ -11,7 +11,7 @@ export interface ImageSpec {
   repository: string;
   entrypoint: string[];
   cmd: string[];
-  /** launchers (name at the pod's root -> klab program) the image needs */
+  /** launchers (path from the pod's root -> klab program) the image needs */
   launchers: Record<string, string>;
   env?: Record<string, string>;
 }
@@ -48,16 +48,18 @@ const CATALOG: Record<string, Omit<ImageSpec, "repository">> = {
   "registry.k8s.io/coredns/coredns": {
     entrypoint: ["/coredns"],
     cmd: [],
-    launchers: { coredns: "klab:dns" },
+    launchers: { coredns: "klab:coredns" },
   },
   "registry.k8s.io/kube-proxy": {
-    entrypoint: ["/kube-proxy"],
+    // the real image's binary; its DaemonSet runs `/usr/local/bin/kube-proxy --config=…`
+    entrypoint: ["/usr/local/bin/kube-proxy"],
     cmd: [],
-    launchers: { "kube-proxy": "klab:proxy" },
+    launchers: { "usr/local/bin/kube-proxy": "klab:proxy" },
   },
   "registry.k8s.io/ingress-nginx/controller": {
-    entrypoint: ["/nginx-ingress-controller"],
-    cmd: [],
+    // the real image is ENTRYPOINT dumb-init, CMD /nginx-ingress-controller: args name the binary
+    entrypoint: [],
+    cmd: ["/nginx-ingress-controller"],
     launchers: { "nginx-ingress-controller": "klab:ingress" },
   },
 };
@@ -69,7 +71,7 @@ export const LAUNCHER_PROGRAMS = [
   "nginx-entrypoint",
   "http-echo",
   "pause",
-  "klab:dns",
+  "klab:coredns",
   "klab:proxy",
   "klab:ingress",
 ];

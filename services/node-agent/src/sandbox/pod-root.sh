@@ -26,6 +26,37 @@ for entry in /*; do
 done
 # Copies of other pods' namespace mounts would keep those namespaces alive after they are deleted.
 if mountpoint -q "$root/run/netns" 2>/dev/null; then umount -l "$root/run/netns"; fi
+# Volumes and launchers below /: the mount point is made in a private overlay on the deepest
+# directory that exists, so the node's own directories are never written to.
+overlays=""
+if [ -s "$files/mounts" ]; then
+  mkdir -p "$files/ovl"
+  mount -t tmpfs -o mode=0700 klab-ovl "$files/ovl"
+  n=0
+  tab=$(printf '\t')
+  while IFS=$tab read -r kind src target anchor ro; do
+    if [ "$anchor" != "$target" ] && [ "$anchor" != / ]; then
+      mine=0
+      for o in $overlays; do
+        case "$anchor/" in "$o"/*) mine=1 ;; esac
+      done
+      if [ $mine = 0 ]; then
+        n=$((n + 1))
+        mkdir -p "$files/ovl/$n/upper" "$files/ovl/$n/work"
+        mount -t overlay "klab-pod-$n" -o "lowerdir=$anchor,upperdir=$files/ovl/$n/upper,workdir=$files/ovl/$n/work" "$root$anchor"
+        overlays="$overlays $anchor"
+      fi
+    fi
+    if [ "$kind" = file ]; then
+      mkdir -p "$(dirname "$root$target")"
+      [ -e "$root$target" ] || : >"$root$target"
+    else
+      mkdir -p "$root$target"
+    fi
+    mount --bind "$src" "$root$target"
+    if [ "$ro" = ro ]; then mount -o remount,bind,ro "$root$target"; fi
+  done <"$files/mounts"
+fi
 for f in resolv.conf hosts hostname; do
   target="$root/etc/$f"
   if [ -e "$target" ] || [ -L "$target" ]; then :; else continue; fi

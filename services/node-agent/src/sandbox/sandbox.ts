@@ -11,6 +11,7 @@ import {
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { netnsPath } from "./netns.ts";
+import { writeMountsFile, type PodMount } from "./mounts.ts";
 
 const POD_ROOT_SCRIPT = fileURLToPath(new URL("./pod-root.sh", import.meta.url));
 
@@ -27,8 +28,10 @@ export interface SandboxSpec {
   netns?: string;
   hostname: string;
   files: SandboxFiles;
-  /** launcher name at the pod's root -> script text */
+  /** launcher path (at the pod's root, or below it: usr/local/bin/kube-proxy) -> script text */
   launchers: Record<string, string>;
+  /** volumes, bind-mounted at their mountPath */
+  mounts?: PodMount[];
 }
 
 export interface SandboxHandle {
@@ -68,10 +71,17 @@ export function startSandbox(spec: SandboxSpec): Promise<SandboxHandle> {
   writeSandboxFiles(spec.dir, spec.files);
   const fdir = join(spec.dir, "files");
   mkdirSync(join(fdir, "bin"), { recursive: true });
+  const mounts: PodMount[] = [...(spec.mounts ?? [])];
+  const topLevel: string[] = [];
   for (const [name, text] of Object.entries(spec.launchers)) {
-    writeFileSync(join(fdir, "bin", name), text);
-    chmodSync(join(fdir, "bin", name), 0o755);
+    const file = join(fdir, "bin", name.replaceAll("/", "_"));
+    writeFileSync(file, text);
+    chmodSync(file, 0o755);
+    if (name.includes("/"))
+      mounts.push({ source: file, mountPath: `/${name}`, kind: "file", readOnly: true });
+    else topLevel.push(name);
   }
+  writeMountsFile(join(fdir, "mounts"), mounts);
   const root = join(spec.dir, "root");
   mkdirSync(root, { recursive: true });
   const script = join(spec.dir, "pod-root.sh");
@@ -88,7 +98,7 @@ export function startSandbox(spec: SandboxSpec): Promise<SandboxHandle> {
     fdir,
     hostNet ? "" : spec.hostname,
     hostNet ? "1" : "0",
-    ...Object.keys(spec.launchers),
+    ...topLevel,
   ];
   const errFd = openSync(join(spec.dir, "sandbox.log"), "a");
   const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ["ignore", "pipe", errFd] });
