@@ -11,8 +11,10 @@
  * ignored by selectors (they carry the node's IP).
  */
 import {
-  labelSelectorMatches,
+  labelSelectorRequirements,
+  labelsMatch,
   type LabelSelector,
+  type LabelSelectorRequirement,
   type Namespace,
   type NetworkPolicy,
   type Pod,
@@ -114,6 +116,37 @@ function podFacts(pods: Pod[]): PodFacts[] {
   return facts;
 }
 
+type Matcher = (labels: Record<string, string>) => boolean;
+
+const API_OPERATOR: Record<string, LabelSelectorRequirement["operator"]> = {
+  in: "In",
+  "=": "In",
+  "==": "In",
+  notin: "NotIn",
+  "!=": "NotIn",
+  exists: "Exists",
+  "!": "DoesNotExist",
+};
+
+/**
+ * A label selector converted once (labelSelectorMatches re-validates on every call, which made
+ * 1,000 policies over 1,000 pods take seconds). Invalid selectors match nothing, as in kube.
+ */
+function selectorMatcher(sel: LabelSelector | undefined): Matcher {
+  if (!sel) return () => false;
+  try {
+    const reqs = labelSelectorRequirements(sel).map((r): LabelSelectorRequirement => ({
+      key: r.key,
+      operator: API_OPERATOR[r.op] ?? "In",
+      values: r.values,
+    }));
+    if (reqs.length === 0) return () => true;
+    return (labels) => labelsMatch(reqs, labels);
+  } catch {
+    return () => false;
+  }
+}
+
 type NetworkPolicyPeer = NonNullable<
   NonNullable<NonNullable<NetworkPolicy["spec"]>["ingress"]>[number]["from"]
 >[number];
@@ -145,14 +178,18 @@ function compilePeers(
     const nsSel = peer.namespaceSelector as LabelSelector | undefined;
     const podSel = peer.podSelector as LabelSelector | undefined;
     if (!nsSel && !podSel) continue; // Invalid ("must specify a peer"); the API rejects it.
+    const nsMatch = nsSel ? selectorMatcher(nsSel) : undefined;
+    const podMatch = podSel ? selectorMatcher(podSel) : undefined;
+    const nsOK = new Map<string, boolean>();
     for (const pod of pods) {
-      const nsOK = nsSel
-        ? labelSelectorMatches(
-            nsSel,
-            namespaceLabels.get(pod.namespace) ?? { "kubernetes.io/metadata.name": pod.namespace },
-          )
-        : pod.namespace === policyNamespace;
-      if (nsOK && (!podSel || labelSelectorMatches(podSel, pod.labels))) match.podIPs.add(pod.ip);
+      let ok = nsOK.get(pod.namespace);
+      if (ok === undefined) {
+        ok = nsMatch
+          ? nsMatch(namespaceLabels.get(pod.namespace) ?? { "kubernetes.io/metadata.name": pod.namespace })
+          : pod.namespace === policyNamespace;
+        nsOK.set(pod.namespace, ok);
+      }
+      if (ok && (!podMatch || podMatch(pod.labels))) match.podIPs.add(pod.ip);
     }
   }
   return match;
@@ -198,6 +235,12 @@ export function compilePolicies(
     });
   }
   const index: PolicyIndex = { pods: new Map(), ports: new Map(), errors: [] };
+  const byNamespace = new Map<string, PodFacts[]>();
+  for (const pod of facts) {
+    const l = byNamespace.get(pod.namespace);
+    if (l) l.push(pod);
+    else byNamespace.set(pod.namespace, [pod]);
+  }
   for (const pod of facts) {
     index.pods.set(pod.ip, {
       namespace: pod.namespace,
@@ -214,11 +257,8 @@ export function compilePolicies(
     const ns = policy.metadata.namespace ?? "default";
     const id = `${ns}/${policy.metadata.name}`;
     const types = effectivePolicyTypes(policy);
-    const selected = facts.filter(
-      (p) =>
-        p.namespace === ns &&
-        labelSelectorMatches((policy.spec?.podSelector ?? {}) as LabelSelector, p.labels),
-    );
+    const selects = selectorMatcher((policy.spec?.podSelector ?? {}) as LabelSelector);
+    const selected = (byNamespace.get(ns) ?? []).filter((p) => selects(p.labels));
     if (!selected.length) continue;
     const errors: string[] = [];
     {
