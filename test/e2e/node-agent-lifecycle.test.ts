@@ -269,7 +269,7 @@ kind: Pod
 metadata: {name: survivor}
 spec:
   containers:
-  - {name: web, image: ${AGNHOST}, args: ["netexec", "--http-port=8080"]}
+  - {name: web, image: ${AGNHOST}, args: ["netexec", "--http-port=8080"], readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}}
 `);
       const before = await until("Running", "survivor", (x) => ready(x));
       const ip = before.status!.podIP!;

@@ -5,7 +5,15 @@
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import https from "node:https";
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import {
+  mkdtempSync,
+  rmSync,
+  writeFileSync,
+  readFileSync,
+  existsSync,
+  readdirSync,
+  readlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
@@ -199,36 +207,33 @@ export async function startNode(
     async cleanup() {
       node.child.kill("SIGKILL");
       await waitExit(node.child);
-      const all = execFileSync("ip", ["netns", "list"])
-        .toString()
-        .split("\n")
-        .map((l) => l.split(" ")[0])
-        .filter((n) => n.startsWith(`${prefix}-`));
-      for (const ns of all) {
-        const pids = execFileSync("ip", ["netns", "pids", ns]).toString().split("\n").filter(Boolean);
-        for (const p of pids) {
-          try {
-            process.kill(Number(p), "SIGKILL");
-          } catch {
-            /* gone */
-          }
-        }
-      }
-      // the shims and the pause processes of this node's pods (found by their state dir)
-      try {
-        const ps = execFileSync("ps", ["-eo", "pid,args"]).toString().split("\n");
-        for (const l of ps) if (l.includes(stateDir)) process.kill(Number(l.trim().split(" ")[0]), "SIGKILL");
-      } catch {
-        /* none */
-      }
-      await new Promise((r) => setTimeout(r, 200));
-      for (const ns of all) {
+      const safe = <T>(f: () => T, dflt: T): T => {
         try {
-          execFileSync("ip", ["netns", "del", ns]);
+          return f();
         } catch {
-          /* gone */
+          return dflt;
         }
+      };
+      const mine = () =>
+        safe(() => execFileSync("ip", ["netns", "list"]).toString(), "")
+          .split("\n")
+          .map((l) => l.split(" ")[0])
+          .filter((n) => n.startsWith(`${prefix}-`));
+      const victims = new Set<number>();
+      for (const ns of mine())
+        for (const p of safe(() => execFileSync("ip", ["netns", "pids", ns]).toString(), "")
+          .split("\n")
+          .filter(Boolean))
+          victims.add(Number(p));
+      // shims and infra processes of this node's pods: their command line or their root is under the state dir
+      for (const pid of safe(() => readdirSync("/proc"), [] as string[]).filter((d) => /^\d+$/.test(d))) {
+        const cmd = safe(() => readFileSync(`/proc/${pid}/cmdline`, "utf8"), "");
+        const root = safe(() => readlinkSync(`/proc/${pid}/root`), "");
+        if (cmd.includes(stateDir) || root.startsWith(stateDir)) victims.add(Number(pid));
       }
+      for (const pid of victims) safe(() => process.kill(pid, "SIGKILL"), true);
+      await new Promise((r) => setTimeout(r, 200));
+      for (const ns of mine()) safe(() => execFileSync("ip", ["netns", "del", ns]), undefined);
       if (existsSync(stateDir)) rmSync(stateDir, { recursive: true, force: true });
     },
   };

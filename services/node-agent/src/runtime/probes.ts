@@ -48,7 +48,8 @@ function runIn(
   });
 }
 
-const TCP_CHECK = `${JSON.stringify(process.execPath)} -e \"const s=require('net').connect(+process.argv[2],process.argv[1]);s.on('connect',()=>process.exit(0));s.on('error',e=>{console.log(e.message);process.exit(1)})\"`;
+// bash's /dev/tcp opens the connection in the pod's namespace without starting a runtime
+const TCP_CHECK = 'exec 3<>"/dev/tcp/$0/$1"';
 
 /** One probe attempt, with kubelet's failure messages. */
 export async function runProbe(probe: Probe, t: ProbeTarget): Promise<ProbeResult> {
@@ -108,11 +109,7 @@ export async function runProbe(probe: Probe, t: ProbeTarget): Promise<ProbeResul
     const port = resolvePort(probe.tcpSocket.port, t.container);
     if (!port) return { ok: false, output: `unknown port ${JSON.stringify(probe.tcpSocket.port)}` };
     const host = probe.tcpSocket.host || t.podIP || "127.0.0.1";
-    const r = await runIn(
-      [...t.enter, "sh", "-c", `${TCP_CHECK} "$0" "$1"`, host, String(port)],
-      { ...t.env, PATH: `${process.env.PATH}` },
-      timeoutMs + 2000,
-    );
+    const r = await runIn([...t.enter, "bash", "-c", TCP_CHECK, host, String(port)], t.env, timeoutMs + 2000);
     return r.code === 0
       ? { ok: true }
       : { ok: false, output: `dial tcp ${host}:${port}: connect: connection refused` };
