@@ -300,7 +300,9 @@ spec:
       '--overrides={"spec":{"volumes":[{"name":"v","emptyDir":{}}]}}',
     ]);
     const pod = JSON.parse(await ok(["get", "pod", "pv", "-o", "json"]));
-    expect(pod.spec.volumes).toEqual([{ name: "v", emptyDir: {} }]);
+    // the ServiceAccount admission plugin adds kube-api-access-xxxxx after the pod's own volumes
+    expect(pod.spec.volumes[0]).toEqual({ name: "v", emptyDir: {} });
+    expect(pod.spec.volumes[1].name).toMatch(/^kube-api-access-/);
     expect(pod.spec.containers[0]).toMatchObject({ name: "pv", image: "nginx" });
     expect(await ok(["expose", "pod", "pv", "--port=80", "--target-port=8080"])).toBe("service/pv exposed\n");
     const svc = JSON.parse(await ok(["get", "svc", "pv", "-o", "json"]));

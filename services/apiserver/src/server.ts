@@ -21,6 +21,12 @@ import { parseResourcePath, ResourceHandler } from "./http/resources.ts";
 import type { ApiServerOptions, Controllers, StartedContext, StorageView } from "./options.ts";
 import { ensurePki, servingSans } from "./pki/pki.ts";
 import { ensureAdminToken, tokenMatches, writeKubeconfig } from "./pki/token.ts";
+import {
+  authenticateServiceAccount,
+  registerTokenRequest,
+  serviceAccountAdmission,
+  ServiceAccountTokens,
+} from "./auth/serviceaccount.ts";
 import { ApiError, errors, statusOf } from "./registry/errors.ts";
 import { Registry } from "./registry/registry.ts";
 import { Store } from "./storage/store.ts";
@@ -121,7 +127,16 @@ export async function createApiServer(
       this.set(store.resourceVersion);
     },
   });
-  const registry = new Registry(store, options.hooks);
+  // the ServiceAccount admission plugin runs before the other pod hooks, as in kube-apiserver
+  const podHooks = options.hooks?.pods;
+  const hooks = {
+    ...options.hooks,
+    pods: [
+      serviceAccountAdmission(() => storage),
+      ...(Array.isArray(podHooks) ? podHooks : podHooks ? [podHooks] : []),
+    ],
+  };
+  const registry = new Registry(store, hooks);
   const storage: StorageView = {
     list: (resource) => store.list(resource) as unknown as KubeObject[],
     get: (resource, namespace, name) =>
@@ -130,6 +145,10 @@ export async function createApiServer(
   options.onStorageReady?.(storage);
   const serviceIP = firstServiceIP(config.serviceCidr);
   const token = ensureAdminToken(config.stateDir);
+  const saTokens = new ServiceAccountTokens(config.stateDir);
+  // admin token or a live service-account token: authenticated is allowed (no RBAC here)
+  const authenticated = (header: string | undefined) =>
+    tokenMatches(token, header) || authenticateServiceAccount(saTokens, storage, header) !== undefined;
   const pki = await ensurePki(
     config.stateDir,
     servingSans(serviceIP, config.advertiseAddress, config.extraSans),
@@ -172,7 +191,7 @@ export async function createApiServer(
   app.addHook("onRequest", async (req, reply) => {
     const path = req.url.split("?")[0]!;
     if (PUBLIC_PATHS.has(path)) return;
-    if (!tokenMatches(token, req.headers.authorization)) {
+    if (!authenticated(req.headers.authorization)) {
       requests.inc({ verb: req.method, resource: "", code: 401 });
       return sendStatus(reply, errors.unauthorized());
     }
@@ -260,9 +279,11 @@ export async function createApiServer(
       storage,
       token,
       caPem: pki.caPem,
-      authorize: (req) => tokenMatches(token, req.headers.authorization),
+      authorize: (req) => authenticated(req.headers.authorization),
     });
   }
+
+  registerTokenRequest(app, saTokens, storage);
 
   const ALL = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] as const;
   const resourceRoute = (group: string | undefined) => async (req: FastifyRequest, reply: FastifyReply) => {

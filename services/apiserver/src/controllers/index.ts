@@ -20,6 +20,7 @@ import { nodeLifecycleController } from "./nodes/lifecycle.ts";
 import { InformerFactory, controllerMetrics } from "./runtime.ts";
 import { schedulerController } from "./scheduler/controller.ts";
 import { serviceRepairController } from "./service-repair.ts";
+import { serviceAccountsController } from "./serviceaccounts.ts";
 import { daemonSetController } from "./workloads/daemonset.ts";
 import { deploymentController } from "./workloads/deployment.ts";
 import { replicaSetController } from "./workloads/replicaset.ts";
@@ -72,6 +73,7 @@ export async function startControllers(
     namespaceController(ctx),
     gcController(ctx),
     podGcController(ctx),
+    serviceAccountsController(ctx, started.caPem),
   ];
   if (options.allocator) all.push(serviceRepairController(ctx, options.allocator));
   const disabled = new Set(options.disable ?? []);
