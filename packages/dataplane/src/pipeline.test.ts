@@ -325,3 +325,19 @@ describe("pipeline and ICMP errors", () => {
     expect(send(stray, { kind: "pod", podIP: ip(POD_B) })).toEqual([]);
   });
 });
+
+describe("pipeline and INVALID packets", () => {
+  it("drops them when forwarded, lets the node's own through (replies may bypass this node)", () => {
+    const { p, send } = setup();
+    // The node opens a connection to a remote pod; the SYN-ACK returns kernel to kernel.
+    expect(send(syn("172.29.0.3", REMOTE_POD, 51000, 80), { kind: "node" })).toHaveLength(1);
+    expect(send(syn("172.29.0.3", REMOTE_POD, 51000, 80, TCP_ACK), { kind: "node" })[0].to).toBe(
+      "overlay 172.29.0.4",
+    );
+    expect(send(syn("172.29.0.3", REMOTE_POD, 51001, 80, TCP_RST), { kind: "node" })).toHaveLength(1);
+    // The same from a pod is dropped.
+    send(syn(POD_A, REMOTE_POD, 52000, 80));
+    expect(send(syn(POD_A, REMOTE_POD, 52000, 80, TCP_SYN | TCP_ACK))).toEqual([]);
+    expect(p.stats.dropped("conntrack-invalid")).toBe(1);
+  });
+});

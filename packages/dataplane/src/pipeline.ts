@@ -256,7 +256,7 @@ export class Pipeline {
         return;
       }
       if (result === "invalid") {
-        this.drop(pkt, source, "conntrack-invalid");
+        this.invalid(pkt, ingress, out, hit.entry, hit.dir);
         return;
       }
       this.conntrack.remove(hit.entry, "replaced");
@@ -274,14 +274,13 @@ export class Pipeline {
 
   private newConnection(pkt: ParsedPacket, ingress: Ingress, out: Output): void {
     const source: PacketSource = ingress.kind;
-    if (pkt.proto === IPPROTO_TCP && !tcpInitialState(pkt.tcpFlags)) {
+    if (
+      (pkt.proto === IPPROTO_TCP && !tcpInitialState(pkt.tcpFlags)) ||
+      (pkt.proto === IPPROTO_ICMP && pkt.icmpType !== ICMP_ECHO_REQUEST)
+    ) {
       // Only a SYN opens a connection (or, as with nf_conntrack_tcp_loose, a plain ACK picks
-      // up one already running, e.g. after the agent restarted).
-      this.drop(pkt, source, "conntrack-invalid");
-      return;
-    }
-    if (pkt.proto === IPPROTO_ICMP && pkt.icmpType !== ICMP_ECHO_REQUEST) {
-      this.drop(pkt, source, "conntrack-invalid");
+      // up one already running, e.g. after the agent restarted); only an echo request an ICMP one.
+      this.invalid(pkt, ingress, out);
       return;
     }
     const flow: FlowKey = {
@@ -460,6 +459,32 @@ export class Pipeline {
       packets: 1,
       bytes: pkt.totalLength,
     });
+    this.forward(pkt, ingress, out, route);
+  }
+
+  /**
+   * A packet conntrack calls INVALID. Forwarded traffic is dropped, as kube-proxy's
+   * `KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP` does; the node's own traffic (the
+   * OUTPUT path, from lab0) passes untouched, as on a real node, where replies may come back
+   * around the dataplane (e.g. from another node's kernel) and leave the entry half-seen.
+   */
+  private invalid(
+    pkt: ParsedPacket,
+    ingress: Ingress,
+    out: Output,
+    entry?: ConntrackEntry,
+    dir?: Direction,
+  ): void {
+    if (ingress.kind !== "node") {
+      this.drop(pkt, ingress.kind, "conntrack-invalid");
+      return;
+    }
+    if (entry && dir !== undefined) this.translate(pkt, entry, dir);
+    const route = this.routes.lookup(pkt.dstAddr)?.target ?? { kind: "blackhole" as const };
+    if (route.kind === "host" || route.kind === "local") {
+      this.drop(pkt, ingress.kind, "routing-loop");
+      return;
+    }
     this.forward(pkt, ingress, out, route);
   }
 
