@@ -1,26 +1,12 @@
 /**
- * What the node-agent e2e suites share: a node namespace (the node's bridge lives there, no route
- * out), a running `klab node-agent`, and an API front that registers kubeletProxyPlugin the way the
- * API server does and passes every other request to the real klab API server behind it.
+ * What the node-agent e2e suites share: a node namespace (the node's bridge and lab0 live there, no
+ * route out) and a running `klab node-agent` against the real klab API server, whose kubelet proxy
+ * carries kubectl's logs, exec and port-forward to the agent.
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import https from "node:https";
-import {
-  mkdtempSync,
-  rmSync,
-  writeFileSync,
-  readFileSync,
-  existsSync,
-  readdirSync,
-  readlinkSync,
-} from "node:fs";
+import { mkdtempSync, rmSync, readFileSync, existsSync, readdirSync, readlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import Fastify, { type FastifyInstance } from "fastify";
-import { KubeClient } from "@klab/client";
-import type { Node, Pod } from "@klab/api";
-import { kubeletProxyPlugin, nodeKubeletAddress } from "../../services/apiserver/src/kubelet-proxy/index.ts";
-import { ensureServingCert } from "../../services/node-agent/src/node/pki.ts";
 import type { TestApiServer, KubectlResult } from "../support/apiserver.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -36,81 +22,16 @@ export interface Front {
   close(): Promise<void>;
 }
 
-/** An HTTPS API front: kubeletProxyPlugin + a pass-through to the real API server. */
+/**
+ * How the suites reach the cluster: the real klab API server, which serves pods/log, exec,
+ * attach and portforward through kubeletProxyPlugin (services/apiserver/src/main.ts).
+ */
 export async function startFront(api: TestApiServer): Promise<Front> {
-  const dir = mkdtempSync(join(tmpdir(), "klabt-front-"));
-  const cert = await ensureServingCert(dir, "front", "127.0.0.1");
-  const client = new KubeClient({ server: api.url, caPem: api.caPem, token: api.token });
-  const app: FastifyInstance = Fastify({
-    https: { key: cert.keyPem, cert: cert.certPem },
-    logger: false,
-    forceCloseConnections: true,
-  });
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
-  await app.register(kubeletProxyPlugin, {
-    resolvePod: (ns, name) => client.get<Pod>("v1", "pods", ns, name),
-    resolveNodeAddress: async (n) => {
-      const node = await client.get<Node>("v1", "nodes", undefined, n);
-      return node ? nodeKubeletAddress(node) : undefined;
-    },
-    tls: { token: api.token },
-    authorizeUpgrade: (req) => req.headers.authorization === `Bearer ${api.token}`,
-  });
-  const upstream = new URL(api.url);
-  app.all("/*", (req, reply) => {
-    reply.hijack();
-    const up = https.request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        path: req.url,
-        method: req.method,
-        headers: { ...req.headers, host: upstream.host },
-        ca: api.caPem,
-      },
-      (res) => {
-        reply.raw.writeHead(res.statusCode ?? 502, res.headers);
-        res.pipe(reply.raw);
-        reply.raw.on("close", () => res.destroy());
-      },
-    );
-    up.on("error", () => reply.raw.destroy());
-    up.end(req.body as Buffer | undefined);
-  });
-  const url = await app.listen({ host: "127.0.0.1", port: 0 });
-  const kubeconfig = join(dir, "kubeconfig");
-  writeFileSync(
-    kubeconfig,
-    `apiVersion: v1\nkind: Config\nclusters: [{name: front, cluster: {server: "${url}", insecure-skip-tls-verify: true}}]\nusers: [{name: admin, user: {token: ${api.token}}}]\ncontexts: [{name: front, context: {cluster: front, user: admin, namespace: default}}]\ncurrent-context: front\n`,
-  );
-  const cacheDir = join(dir, "cache");
   return {
-    url,
-    kubeconfig,
-    kubectl: (args, o = {}) =>
-      new Promise((res) => {
-        const p = spawn("kubectl", args, {
-          env: { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: cacheDir, ...(o.env ?? {}) },
-          stdio: ["pipe", "pipe", "pipe"],
-        });
-        let stdout = "";
-        let stderr = "";
-        p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-        p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        const timer = setTimeout(() => p.kill("SIGKILL"), o.timeoutMs ?? 60_000);
-        p.on("close", (code) => {
-          clearTimeout(timer);
-          res({ stdout, stderr, code: code ?? 137 });
-        });
-        p.stdin.on("error", () => {});
-        p.stdin.end(o.input ?? "");
-      }),
-    close: async () => {
-      await app.close();
-      await client.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    url: api.url,
+    kubeconfig: api.kubeconfig,
+    kubectl: (args, o = {}) => api.kubectl(args, o),
+    close: async () => {},
   };
 }
 
