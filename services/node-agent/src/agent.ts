@@ -116,6 +116,30 @@ export class NodeAgent {
       services: () => this.serviceInformer?.list() ?? [],
       configMap: (ns, name) => c.get<ConfigMap>("v1", "configmaps", ns, name),
       secret: (ns, name) => c.get<Secret>("v1", "secrets", ns, name),
+      serviceAccountToken: async (pod, audiences, expirationSeconds) => {
+        const sa = pod.spec?.serviceAccountName ?? "default";
+        const res = await c.request<{ status: { token: string; expirationTimestamp: string } }>(
+          "POST",
+          `/api/v1/namespaces/${encodeURIComponent(pod.metadata.namespace ?? "default")}/serviceaccounts/${encodeURIComponent(sa)}/token`,
+          {
+            body: {
+              apiVersion: "authentication.k8s.io/v1",
+              kind: "TokenRequest",
+              spec: {
+                audiences,
+                expirationSeconds,
+                boundObjectRef: {
+                  kind: "Pod",
+                  apiVersion: "v1",
+                  name: pod.metadata.name,
+                  uid: pod.metadata.uid,
+                },
+              },
+            },
+          },
+        );
+        return res.status;
+      },
       event: (pod, type, reason, message) => {
         const t = nowIso();
         const ev: Event = {

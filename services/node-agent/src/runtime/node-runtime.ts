@@ -11,6 +11,7 @@ import {
   podResolvConf,
 } from "../core/dnsconfig.ts";
 import type { EnvSources } from "../core/env.ts";
+import { PodVolumes, VolumeError } from "./volumes.ts";
 import { resolveImage } from "../images/catalog.ts";
 import { createNetns, deleteNetns, podNetnsName } from "../sandbox/netns.ts";
 import type { PodNetworkConfig } from "../sandbox/attach.ts";
@@ -41,6 +42,12 @@ export interface PodAPI {
   services(): Service[];
   configMap(ns: string, name: string): Promise<ConfigMap | undefined>;
   secret(ns: string, name: string): Promise<Secret | undefined>;
+  /** TokenRequest for the pod's ServiceAccount, bound to the pod (projected token volumes) */
+  serviceAccountToken?(
+    pod: Pod,
+    audiences: string[],
+    expirationSeconds: number,
+  ): Promise<{ token: string; expirationTimestamp: string }>;
   event(pod: Pod, type: "Normal" | "Warning", reason: string, message: string): void;
 }
 
@@ -111,6 +118,10 @@ export class NodeRuntime {
     const hostNetwork = !!pod.spec?.hostNetwork;
     const uid = pod.metadata.uid!;
     const dir = join(this.config.stateDir, "pods", uid);
+    // volumes first: a missing ConfigMap leaves nothing half made (kubelet's FailedMount)
+    const volumes = this.volumesOf(pod, dir);
+    await volumes.sync(pod);
+    const mounts = volumes.mounts(pod);
     if (!hostNetwork) {
       if (!rec.podIP) {
         const a = allocate(this.ipam, `${rec.namespace}/${rec.name}/${uid}`);
@@ -139,11 +150,29 @@ export class NodeRuntime {
       hostname,
       files: { resolvConf, hosts, hostname },
       launchers: this.launchersFor(pod),
+      mounts,
     });
     this.log.info(
       { pod: `${rec.namespace}/${rec.name}`, podIP: rec.podIP, netns: rec.netns },
       "pod sandbox ready",
     );
+  }
+
+  private volumesOf(pod: Pod, dir: string): PodVolumes {
+    const api = this.api;
+    return new PodVolumes(dir, {
+      configMap: (ns, name) => api.configMap(ns, name),
+      secret: (ns, name) => api.secret(ns, name),
+      serviceAccountToken: (p, audiences, exp) => {
+        if (!api.serviceAccountToken) throw new VolumeError("this kubelet has no TokenRequest client");
+        return api.serviceAccountToken(p, audiences, exp);
+      },
+    });
+  }
+
+  /** kubelet's periodic volume sync: ConfigMap/Secret changes and token rotation reach the pod. */
+  async refreshVolumes(pod: Pod): Promise<string[]> {
+    return this.volumesOf(pod, join(this.config.stateDir, "pods", pod.metadata.uid!)).sync(pod);
   }
 
   /** After an agent restart: the pod's eth0 is still there; hand it to this agent's network again. */

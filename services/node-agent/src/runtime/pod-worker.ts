@@ -52,11 +52,15 @@ interface Live {
   liveness?: ProbeState;
 }
 
+/** how often ConfigMap/Secret/token contents are re-read (kubelet: its sync period plus cache TTL) */
+const VOLUME_SYNC_MS = 10_000;
+
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
 
 /** kubelet's per-pod worker: makes the runtime match the pod spec and reports status. */
 export class PodWorker {
   readonly dir: string;
+  private volumesSyncedAt = Date.now();
   private record: PodRecord;
   private live = new Map<string, Live>();
   private backoff = new Backoff();
@@ -200,6 +204,14 @@ export class PodWorker {
         await this.report();
         this.scheduleIn(5000);
         return;
+      }
+    }
+    if (Date.now() - this.volumesSyncedAt >= VOLUME_SYNC_MS) {
+      this.volumesSyncedAt = Date.now();
+      try {
+        await this.rt.refreshVolumes(this.pod);
+      } catch (err) {
+        this.rt.log.warn({ pod: this.key, err: String((err as Error).message ?? err) }, "volume sync failed");
       }
     }
     const restartPolicy = this.pod.spec?.restartPolicy ?? "Always";
