@@ -7,6 +7,7 @@ import { Kubelet } from "./runtime/kubelet.ts";
 import { createKubeletServer } from "./kubelet/server.ts";
 import { ensureServingCert } from "./node/pki.ts";
 import { BridgeNetwork, TunNetwork, type PodNetwork } from "./sandbox/pod-network.ts";
+import { natSocketPath } from "@klab/dataplane/nat/index.ts";
 import { gatherNodeFacts, microTime, nodeObject, nodeStatus, type NodeFacts } from "./node/node-status.ts";
 import { randomBytes } from "node:crypto";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
@@ -59,6 +60,7 @@ export class NodeAgent {
             overlay: opts.overlay ? { address: opts.nodeIP } : false,
             log,
             registry: this.registry,
+            natSocket: natSocketPath(opts.stateDir),
           })
         : new BridgeNetwork(opts.network);
     this.runtime = new NodeRuntime(opts, this.podAPI(), log, this.network);

@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { natSocketPath } from "@klab/dataplane/nat/index.ts";
 
 const ENTRY = fileURLToPath(new URL("./main.ts", import.meta.url));
 const CLI = fileURLToPath(new URL("../../../../packages/cli/bin/klab.js", import.meta.url));
@@ -37,7 +38,8 @@ export async function prepareImagePrograms(stateDir: string): Promise<Record<str
     "http-echo": `${runner} http-echo`,
     pause: `${runner} pause`,
     "klab:coredns": `${klab} coredns`,
-    "klab:proxy": `${klab} proxy`,
+    // this node's kube-proxy programs this node's dataplane, as the real one its node's kernel
+    "klab:proxy": `env KLAB_NAT_SOCKET=${JSON.stringify(natSocketPath(stateDir))} ${klab} proxy`,
     "klab:ingress": `${klab} ingress`,
   };
 }

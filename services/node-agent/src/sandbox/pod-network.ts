@@ -1,7 +1,9 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { configureInterface, openTun, type TunDevice } from "@klab/tun";
+import type { Server } from "node:net";
 import { NodeDataplane } from "@klab/dataplane";
+import { ServiceNat, startNatLoader } from "@klab/dataplane/nat/index.ts";
 import { attachPodNetwork, detachPodNetwork, ensureNodeBridge, type PodNetworkConfig } from "./attach.ts";
 import { netnsPath } from "./netns.ts";
 import { parseCIDR } from "../core/ipam.ts";
@@ -56,6 +58,8 @@ export interface TunNetworkOptions {
   overlay: { address?: string; port?: number } | false;
   log: Logger;
   registry?: Registry;
+  /** where kube-proxy loads the Service NAT rules (the node kernel's netfilter, emulated) */
+  natSocket?: string;
 }
 
 export class TunNetwork implements PodNetwork {
@@ -64,6 +68,7 @@ export class TunNetwork implements PodNetwork {
   private lab0?: TunDevice;
   private remotes = new Map<string, string>();
   private prefix = 24;
+  private natLoader?: Server;
 
   constructor(private readonly o: TunNetworkOptions) {}
 
@@ -78,6 +83,11 @@ export class TunNetwork implements PodNetwork {
       registry: this.o.registry,
     });
     await this.dataplane.start();
+    if (this.o.natSocket && !this.natLoader) {
+      const nat = new ServiceNat();
+      this.dataplane.useServiceNat(nat);
+      this.natLoader = await startNatLoader(nat, this.o.natSocket, this.o.log);
+    }
     // the node's own processes (probes, kubectl exec curl from the node) reach pods through lab0
     const nsPath = this.o.nodeNetns ? netnsPath(this.o.nodeNetns) : undefined;
     this.lab0 = openTun("lab0", { netns: nsPath });
@@ -124,6 +134,7 @@ export class TunNetwork implements PodNetwork {
 
   async stop(): Promise<void> {
     // pod TUNs are persistent: closing our descriptors leaves every eth0 in place for the next agent
+    await new Promise<void>((r) => (this.natLoader ? this.natLoader.close(() => r()) : r()));
     await this.dataplane?.stop();
   }
 }
