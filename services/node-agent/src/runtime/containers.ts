@@ -76,7 +76,15 @@ export function readExit(dir: string): ContainerExit | undefined {
 }
 
 export function containerAlive(run: Pick<ContainerRun, "pid" | "startTicks">): boolean {
-  return !!run.startTicks && processStartTicks(run.pid) === run.startTicks;
+  const ticks = processStartTicks(run.pid);
+  if (ticks !== undefined) return !!run.startTicks && ticks === run.startTicks;
+  // /proc unreadable for a moment (e.g. under fd pressure): ask the kernel rather than guess "dead"
+  try {
+    process.kill(run.pid, 0);
+    return existsSync(`/proc/${run.pid}`);
+  } catch {
+    return false;
+  }
 }
 
 function signalGroup(pid: number, sig: NodeJS.Signals): void {

@@ -230,7 +230,8 @@ export class PodWorker {
           }
         }
         delete this.exitPendingSince[c.name];
-        const e = exit ?? { exitCode: 137, finishedAt: now() };
+        if (!exit) await stopContainer(rec.run, 0);
+        const e = exit ?? readExit(rec.run.dir) ?? { exitCode: 137, finishedAt: now() };
         rec.exit = { ...e, reason: terminatedReason(e.exitCode) };
         this.stopProbes(live);
         this.persist();

@@ -4,6 +4,7 @@ import { configureInterface, openTun, type TunDevice } from "@klab/tun";
 import type { Server } from "node:net";
 import { NodeDataplane } from "@klab/dataplane";
 import { ServiceNat, startNatLoader } from "@klab/dataplane/nat/index.ts";
+import { ip } from "./run.ts";
 import { attachPodNetwork, detachPodNetwork, ensureNodeBridge, type PodNetworkConfig } from "./attach.ts";
 import { netnsPath } from "./netns.ts";
 import { parseCIDR } from "../core/ipam.ts";
@@ -95,9 +96,25 @@ export class TunNetwork implements PodNetwork {
       netns: this.o.nodeNetns,
       name: "lab0",
       mtu: this.o.mtu,
-      routes: this.o.routes.filter((r) => !r.startsWith("172.29.")),
+      routes: await this.routesOnlyLab0Reaches(),
     });
     this.dataplane.attachHost(this.lab0);
+  }
+
+  /**
+   * lab0 carries what only the dataplane reaches (pods, Services); a prefix the node already
+   * routes elsewhere (its own network, the emulated internet via the edge) keeps its route, or
+   * the dataplane would hand such packets back to the kernel and the kernel back to lab0.
+   */
+  private async routesOnlyLab0Reaches(): Promise<string[]> {
+    const out: string[] = [];
+    for (const r of this.o.routes) {
+      if (r.startsWith("172.29.")) continue;
+      const existing = await ip(this.o.nodeNetns, ["route", "show", "exact", r]).catch(() => "");
+      if (existing.trim() && !/\bdev lab0\b/.test(existing)) continue;
+      out.push(r);
+    }
+    return out;
   }
 
   async attach(podNetns: string, _uid: string, podIP: string): Promise<void> {
