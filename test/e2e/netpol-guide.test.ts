@@ -10,7 +10,10 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import type { Server } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import type { EndpointSlice, Service } from "@klab/api";
+import { ServiceNat } from "@klab/dataplane/nat/index.ts";
 import { listenFlows } from "@klab/dataplane/policy/flow-socket.ts";
+import { buildIptablesRuleset, iptablesJumpRules } from "../../services/proxy/src/iptables-rules.ts";
 import { describeWith } from "../support/prereq.ts";
 import { startNetpolCluster, type NetpolCluster, type PodSpec } from "./netpol-support.ts";
 
@@ -160,6 +163,44 @@ describeWith(
       expect(await reachable("default/other", "default/frontend", 80)).toBe(true);
     });
 
+    it("through a Service ClusterIP, policy applies to the backend pod and its targetPort", async () => {
+      const api = cluster.pods.get("default/api")!;
+      const service: Service = {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { namespace: "default", name: "api" },
+        spec: {
+          clusterIP: "10.96.0.80",
+          ports: [{ name: "http", port: 80, protocol: "TCP", targetPort: 8080 }],
+        },
+      };
+      const slice: EndpointSlice = {
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { namespace: "default", name: "api-1", labels: { "kubernetes.io/service-name": "api" } },
+        addressType: "IPv4",
+        endpoints: [{ addresses: [api.ip], conditions: { ready: true }, nodeName: "node-2" }],
+        ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+      };
+      // kube-proxy's own iptables rules for the Service, loaded into each node's Service NAT.
+      for (const [i, node] of cluster.nodes.entries()) {
+        const nat = new ServiceNat();
+        nat.load({
+          mode: "iptables",
+          ensureRules: iptablesJumpRules(),
+          iptablesRestore: buildIptablesRuleset([service], [slice], `node-${i + 1}`, {
+            clusterCIDR: "10.244.0.0/16",
+          }).text,
+        });
+        node.setServiceNat(nat);
+      }
+      expect((await cluster.probeAddress("default/frontend", "10.96.0.80", 80, "TCP")).ok).toBe(true);
+      expect(await cluster.probeAddress("default/other", "10.96.0.80", 80, "TCP")).toMatchObject({
+        ok: false,
+        error: "timeout",
+      });
+    });
+
     it("klab observe names the allowing policy and shows the drops", async () => {
       const all = await observe(["--pod", "default/api", "--last", "100"]);
       const allowed = all
@@ -246,6 +287,11 @@ describeWith(
       expect(await reachable("production/worker", "production/web", 80)).toBe(false);
       expect(await reachable("default/frontend", "production/worker", 80)).toBe(false);
       expect(await reachable("production/web", "default/frontend", 80)).toBe(true);
+    });
+
+    it("the pod's own node (kubelet probes) still reaches an isolated pod; other nodes' pods do not", async () => {
+      expect(await reachable("node/node-1", "production/worker", 80)).toBe(true);
+      expect(await reachable("node/node-1", "production/web", 80)).toBe(false);
     });
 
     it("db-allow-app: only app pods reach the database, only on 5432 (policyTypes defaulted to Ingress)", async () => {

@@ -21,6 +21,9 @@ import { startApiServer, type TestApiServer } from "../support/apiserver.ts";
 
 const run = promisify(execFile);
 
+/** node-1's address on its lab0, where its own processes live ("node/node-1" in probes). */
+export const NODE_HOST_IP = "10.249.0.3";
+
 export interface PodSpec {
   namespace: string;
   name: string;
@@ -89,23 +92,28 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
 class PodProcess {
   private next = 1;
   private readonly waiting = new Map<number, (r: ProbeResult) => void>();
+  private onReady: () => void = () => {};
   readonly ready: Promise<void>;
 
   constructor(readonly child: ChildProcess) {
     const lines = createInterface({ input: child.stdout! });
-    let onReady!: () => void;
     this.ready = new Promise((res, rej) => {
-      onReady = res;
+      this.onReady = res;
       child.once("exit", (code) => rej(new Error(`pod process exited (${code})`)));
     });
     lines.on("line", (line) => {
       const msg = JSON.parse(line) as { ready?: boolean; id?: number } & ProbeResult;
-      if (msg.ready) onReady();
+      if (msg.ready) this.onReady();
       else if (msg.id !== undefined) {
         this.waiting.get(msg.id)?.(msg);
         this.waiting.delete(msg.id);
       }
     });
+  }
+
+  /** A process serving no ports never prints ready. */
+  readyNow(): void {
+    this.onReady();
   }
 
   request(cmd: Record<string, unknown>): Promise<ProbeResult> {
@@ -138,6 +146,14 @@ export interface NetpolCluster {
   probe(
     from: string,
     to: string,
+    port: number,
+    protocol: "TCP" | "UDP",
+    timeoutMs?: number,
+  ): Promise<ProbeResult>;
+  /** Probes an address (a Service IP) rather than a pod. */
+  probeAddress(
+    from: string,
+    ip: string,
     port: number,
     protocol: "TCP" | "UDP",
     timeoutMs?: number,
@@ -211,7 +227,7 @@ export async function startNetpolCluster(specs: PodSpec[], tag: string): Promise
         name: "eth0",
         cidr: `${ip}/24`,
         mtu: 1450,
-        routes: ["10.244.0.0/16"],
+        routes: ["10.244.0.0/16", "10.96.0.0/12", "10.249.0.0/16"],
       });
       nodes[spec.node].attachPod(ip, tun);
       const ports = spec.ports.map(({ port, protocol }) => ({ port, protocol }));
@@ -247,6 +263,40 @@ export async function startNetpolCluster(specs: PodSpec[], tag: string): Promise
       });
       await proc.ready;
       pods.set(`${spec.namespace}/${spec.name}`, { ...spec, ip, netns, proc });
+    }
+    {
+      // node-1's own network namespace: its processes (kubelet probes) reach pods through lab0.
+      const netns = `klabt-np-${id}-node-1`;
+      await run("ip", ["netns", "add", netns]);
+      netnses.push(netns);
+      for (const k of ["all", "default"])
+        await run("ip", ["netns", "exec", netns, "sysctl", "-qw", `net.ipv6.conf.${k}.disable_ipv6=1`]);
+      await run("ip", ["-n", netns, "link", "set", "lo", "up"]);
+      const lab0 = openTun("lab0", { netns: `/run/netns/${netns}` });
+      await configureInterface({
+        netns,
+        name: "lab0",
+        cidr: `${NODE_HOST_IP}/32`,
+        mtu: 1450,
+        routes: ["10.244.0.0/16", "10.96.0.0/12"],
+      });
+      nodes[0].attachHost(lab0);
+      const child = spawn("ip", ["netns", "exec", netns, process.execPath, "-e", POD_PROGRAM, "[]"], {
+        stdio: ["pipe", "pipe", "inherit"],
+      });
+      children.push(child);
+      const proc = new PodProcess(child);
+      proc.readyNow();
+      pods.set("node/node-1", {
+        namespace: "",
+        name: "node-1",
+        labels: {},
+        ports: [],
+        node: 0,
+        ip: NODE_HOST_IP,
+        netns,
+        proc,
+      });
     }
     for (const node of nodes) {
       const stage = new NetworkPolicyStage();
@@ -298,6 +348,9 @@ export async function startNetpolCluster(specs: PodSpec[], tag: string): Promise
       waitForPolicies,
       probe(from, to, port, protocol, timeoutMs = 1000) {
         return pod(from).proc.request({ ip: pod(to).ip, port, protocol, timeoutMs });
+      },
+      probeAddress(from, ip, port, protocol, timeoutMs = 1000) {
+        return pod(from).proc.request({ ip, port, protocol, timeoutMs });
       },
       hold(from, to, port, handle) {
         return pod(from).proc.request({
