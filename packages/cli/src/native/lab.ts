@@ -189,6 +189,14 @@ export async function up(plan: LabPlan, progress: Progress, options: UpOptions =
       lastReport = report;
       return ready >= plan.nodes.length ? true : undefined;
     });
+    // The control plane reaches pods (webhooks, and replies to in-cluster clients of
+    // 10.96.0.1) the way flannel's host-gw routes a control-plane node: each podCIDR via its node.
+    const nodes = await client.list<Node>("v1", "nodes");
+    for (const n of nodes.items) {
+      const via = n.status?.addresses?.find((a) => a.type === "InternalIP")?.address;
+      if (n.spec?.podCIDR && via)
+        await ip(["route", "replace", n.spec.podCIDR, "via", via], plan.controlPlane.netns);
+    }
   } finally {
     await client.close();
   }
