@@ -18,10 +18,10 @@ function peerMatches(rule: CompiledRule, ip: string): boolean {
 function portMatches(
   ports: PortMatch[],
   flow: FlowKey,
+  protocol: string,
   namedPortsOfDestination: () => Map<string, number>,
 ): boolean {
   if (ports.length === 0) return true;
-  const protocol = flow.protocol.toUpperCase();
   for (const p of ports) {
     if (p.protocol !== protocol) continue;
     if (p.kind === "any") return true;
@@ -42,7 +42,8 @@ export class NetworkPolicyStage implements PolicyStage {
 
   verdict(flow: FlowKey, ctx: PolicyContext): PolicyVerdict {
     // NetworkPolicy covers TCP, UDP and SCTP; other protocols (ICMP) are outside the API and pass.
-    if (!["tcp", "udp", "sctp"].includes(flow.protocol.toLowerCase())) {
+    const protocol = flow.protocol.toUpperCase();
+    if (protocol !== "TCP" && protocol !== "UDP" && protocol !== "SCTP") {
       return { allowed: true, reason: `${flow.protocol} is not subject to NetworkPolicy` };
     }
     const pod = this.index.pods.get(ctx.podIP);
@@ -69,7 +70,7 @@ export class NetworkPolicyStage implements PolicyStage {
       return named;
     };
     for (const rule of direction.rules) {
-      if (peerMatches(rule, peerIP) && portMatches(rule.ports, flow, namedPorts)) {
+      if (peerMatches(rule, peerIP) && portMatches(rule.ports, flow, protocol, namedPorts)) {
         return { allowed: true, policy: rule.policy, reason: `allowed by ${rule.policy}` };
       }
     }
