@@ -317,7 +317,7 @@ spec:
   - {name: c, image: busybox, command: ["sleep", "3600"]}
 `);
       const p = await until("Running", "hostnet", (x) => x.status?.phase === "Running");
-      expect(p.status?.podIP).toBe("127.0.0.1");
+      expect(p.status?.podIP).toBe(node.ip);
       const resolv = (await front.kubectl(["exec", "hostnet", "--", "cat", "/etc/resolv.conf"])).stdout;
       expect(resolv).toMatch(/^search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/);
       expect(resolv).toContain("nameserver 10.96.0.10\n");

@@ -37,6 +37,8 @@ export async function startFront(api: TestApiServer): Promise<Front> {
 
 export interface TestNode {
   name: string;
+  /** The node's address: a loopback address of its own, so suites running side by side never share its ports (overlay 8472, kubelet). */
+  ip: string;
   netns: string;
   prefix: string;
   stateDir: string;
@@ -62,6 +64,8 @@ export async function startNode(
   opts: { podNetwork?: "tun" | "bridge" } = {},
 ): Promise<TestNode> {
   const tag = Math.random().toString(36).slice(2, 7);
+  const octet = () => 1 + Math.floor(Math.random() * 250);
+  const nodeIP = `127.${octet()}.${octet()}.${octet()}`;
   const prefix = `klabt${tag}`;
   const netns = `${prefix}-node`;
   execFileSync("ip", ["netns", "add", netns]);
@@ -79,7 +83,7 @@ export async function startNode(
         "--node-name",
         name,
         "--node-ip",
-        "127.0.0.1",
+        nodeIP,
         "--state-dir",
         stateDir,
         "--netns-prefix",
@@ -107,6 +111,7 @@ export async function startNode(
   let restarts = 0;
   const node: TestNode = {
     name,
+    ip: nodeIP,
     netns,
     prefix,
     stateDir,

@@ -8,6 +8,7 @@ import { createKubeletServer } from "./kubelet/server.ts";
 import { ensureServingCert } from "./node/pki.ts";
 import { BridgeNetwork, TunNetwork, type PodNetwork } from "./sandbox/pod-network.ts";
 import { natSocketPath } from "@klab/dataplane/nat/index.ts";
+import { flowsSocketPath } from "@klab/dataplane/policy/index.ts";
 import { gatherNodeFacts, microTime, nodeObject, nodeStatus, type NodeFacts } from "./node/node-status.ts";
 import { randomBytes } from "node:crypto";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
@@ -61,6 +62,8 @@ export class NodeAgent {
             log,
             registry: this.registry,
             natSocket: natSocketPath(opts.stateDir),
+            policyClient: this.client,
+            flowsSocket: flowsSocketPath(opts.stateDir),
           })
         : new BridgeNetwork(opts.network);
     this.runtime = new NodeRuntime(opts, this.podAPI(), log, this.network);

@@ -4,7 +4,10 @@ import { configureInterface, openTun, type TunDevice } from "@klab/tun";
 import type { Server } from "node:net";
 import { NodeDataplane } from "@klab/dataplane";
 import { ServiceNat, startNatLoader } from "@klab/dataplane/nat/index.ts";
+import { listenFlows, NetworkPolicyStage, PolicyController } from "@klab/dataplane/policy/index.ts";
+import type { KubeClient } from "@klab/client";
 import { ip } from "./run.ts";
+import { steerNodePorts } from "./nodeports.ts";
 import { attachPodNetwork, detachPodNetwork, ensureNodeBridge, type PodNetworkConfig } from "./attach.ts";
 import { netnsPath } from "./netns.ts";
 import { parseCIDR } from "../core/ipam.ts";
@@ -61,6 +64,10 @@ export interface TunNetworkOptions {
   registry?: Registry;
   /** where kube-proxy loads the Service NAT rules (the node kernel's netfilter, emulated) */
   natSocket?: string;
+  /** NetworkPolicy enforcement: the policies, pods and namespaces are watched through this client */
+  policyClient?: KubeClient;
+  /** where `klab observe` reads this node's flow events */
+  flowsSocket?: string;
 }
 
 export class TunNetwork implements PodNetwork {
@@ -70,6 +77,8 @@ export class TunNetwork implements PodNetwork {
   private remotes = new Map<string, string>();
   private prefix = 24;
   private natLoader?: Server;
+  private flowsServer?: Server;
+  private policy?: PolicyController;
 
   constructor(private readonly o: TunNetworkOptions) {}
 
@@ -89,6 +98,20 @@ export class TunNetwork implements PodNetwork {
       this.dataplane.useServiceNat(nat);
       this.natLoader = await startNatLoader(nat, this.o.natSocket, this.o.log);
     }
+    if (this.o.policyClient && !this.policy) {
+      const stage = new NetworkPolicyStage();
+      this.dataplane.setPolicy(stage);
+      this.policy = new PolicyController({
+        client: this.o.policyClient,
+        stage,
+        logger: this.o.log,
+        registry: this.o.registry,
+      });
+      await this.policy.start();
+    }
+    if (this.o.flowsSocket && !this.flowsServer) {
+      this.flowsServer = await listenFlows(this.dataplane.flows, this.o.flowsSocket);
+    }
     // the node's own processes (probes, kubectl exec curl from the node) reach pods through lab0
     const nsPath = this.o.nodeNetns ? netnsPath(this.o.nodeNetns) : undefined;
     this.lab0 = openTun("lab0", { netns: nsPath });
@@ -99,6 +122,8 @@ export class TunNetwork implements PodNetwork {
       routes: await this.routesOnlyLab0Reaches(),
     });
     this.dataplane.attachHost(this.lab0);
+    const dev = await steerNodePorts(this.o.nodeNetns, this.o.nodeIP);
+    if (dev) this.o.log.info({ interface: dev }, "NodePort traffic steered into the dataplane");
   }
 
   /**
@@ -151,6 +176,8 @@ export class TunNetwork implements PodNetwork {
 
   async stop(): Promise<void> {
     // pod TUNs are persistent: closing our descriptors leaves every eth0 in place for the next agent
+    this.policy?.stop();
+    await new Promise<void>((r) => (this.flowsServer ? this.flowsServer.close(() => r()) : r()));
     await new Promise<void>((r) => (this.natLoader ? this.natLoader.close(() => r()) : r()));
     await this.dataplane?.stop();
   }
