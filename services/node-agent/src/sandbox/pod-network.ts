@@ -7,7 +7,7 @@ import { ServiceNat, startNatLoader } from "@klab/dataplane/nat/index.ts";
 import { listenFlows, NetworkPolicyStage, PolicyController } from "@klab/dataplane/policy/index.ts";
 import type { KubeClient } from "@klab/client";
 import { ip } from "./run.ts";
-import { steerNodePorts } from "./nodeports.ts";
+import { NodePortListeners, steerNodePorts } from "./nodeports.ts";
 import { attachPodNetwork, detachPodNetwork, ensureNodeBridge, type PodNetworkConfig } from "./attach.ts";
 import { netnsPath } from "./netns.ts";
 import { parseCIDR } from "../core/ipam.ts";
@@ -77,6 +77,7 @@ export class TunNetwork implements PodNetwork {
   private remotes = new Map<string, string>();
   private prefix = 24;
   private natLoader?: Server;
+  private listeners?: NodePortListeners;
   private flowsServer?: Server;
   private policy?: PolicyController;
 
@@ -123,7 +124,11 @@ export class TunNetwork implements PodNetwork {
     });
     this.dataplane.attachHost(this.lab0);
     const dev = await steerNodePorts(this.o.nodeNetns, this.o.nodeIP);
-    if (dev) this.o.log.info({ interface: dev }, "NodePort traffic steered into the dataplane");
+    if (dev) {
+      this.o.log.info({ interface: dev }, "NodePort traffic steered into the dataplane");
+      this.listeners = new NodePortListeners(this.o.nodeNetns, dev);
+      this.listeners.start();
+    }
   }
 
   /**
@@ -178,6 +183,7 @@ export class TunNetwork implements PodNetwork {
     // pod TUNs are persistent: closing our descriptors leaves every eth0 in place for the next agent
     this.policy?.stop();
     await new Promise<void>((r) => (this.flowsServer ? this.flowsServer.close(() => r()) : r()));
+    this.listeners?.stop();
     await new Promise<void>((r) => (this.natLoader ? this.natLoader.close(() => r()) : r()));
     await this.dataplane?.stop();
   }
