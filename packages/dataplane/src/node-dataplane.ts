@@ -13,6 +13,8 @@ import { registerDataplaneMetrics } from "./metrics.ts";
 import { Pipeline, type Ingress, type Output, type PipelineConfig } from "./pipeline.ts";
 import type { PolicyStage, ServiceNatStage } from "./stages.ts";
 import { decapsulate, encapsulate, VXLAN_PORT } from "./vxlan.ts";
+import type { Fault } from "./faults/model.ts";
+import { FaultStage, registerFaultMetrics, type FaultMetrics } from "./faults/stage.ts";
 
 export interface NodeDataplaneOptions extends PipelineConfig {
   /**
@@ -42,6 +44,10 @@ export class NodeDataplane {
   private pendingOverlay: Buffer[] = [];
   private pendingOverlayTo: number[] = [];
   private readonly out: Output;
+  /** The Output the pipeline writes to: `out` itself unless link faults are set. */
+  private active: Output;
+  private faultStage: FaultStage | undefined;
+  private readonly faultMetrics?: FaultMetrics;
 
   constructor(opts: NodeDataplaneOptions) {
     this.opts = opts;
@@ -58,6 +64,30 @@ export class NodeDataplane {
       toHost: (pkt) => this.pendingHost.push(pkt),
       toOverlay: (nodeIP, pkt) => this.sendOverlay(nodeIP, pkt),
     };
+    this.active = this.out;
+    if (opts.registry) this.faultMetrics = registerFaultMetrics(opts.registry);
+  }
+
+  /** The faults this node applies (faults/): replaces the previous set; [] removes them all. */
+  setFaults(faults: readonly Fault[]): void {
+    this.faultStage?.stop();
+    this.faultStage = undefined;
+    this.active = this.out;
+    if (faults.length === 0) return;
+    const stage = new FaultStage(faults, {
+      nodeName: this.opts.nodeName,
+      nodeIP: this.opts.nodeIP,
+      isLocalPod: (ip) => this.pods.has(ip),
+      flush: () => this.flush(),
+      flows: this.pipeline.flows,
+      metrics: this.faultMetrics,
+    });
+    this.faultStage = stage;
+    this.active = stage.wrap(this.out);
+  }
+
+  get faults(): readonly Fault[] {
+    return this.faultStage?.faults ?? [];
   }
 
   get flows() {
@@ -92,6 +122,7 @@ export class NodeDataplane {
   /** Stop reading every device (pod TUNs and lab0 are closed) and close the overlay socket. */
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.faultStage?.stop();
     const closing = [...this.pods.values(), ...(this.host ? [this.host] : [])].map((t) => t.close());
     this.pods.clear();
     this.host = undefined;
@@ -199,7 +230,13 @@ export class NodeDataplane {
 
   /** Run packets that entered somewhere through the pipeline (also usable directly by tests). */
   receiveBatch(packets: Buffer[], ingress: Ingress): void {
-    for (const pkt of packets) this.pipeline.process(pkt, ingress, this.out);
+    const faults = this.faultStage;
+    if (faults === undefined) for (const pkt of packets) this.pipeline.process(pkt, ingress, this.out);
+    else {
+      faults.source = ingress.kind;
+      for (const pkt of packets)
+        if (!faults.ingress(pkt, ingress, this.out)) this.pipeline.process(pkt, ingress, this.active);
+    }
     this.flush();
   }
 
@@ -216,7 +253,8 @@ export class NodeDataplane {
         stats.drop(d.error);
         continue;
       }
-      this.pipeline.process(d.inner, { kind: "overlay", fromNodeIP: fromIP }, this.out);
+      if (this.faultStage) this.faultStage.source = "overlay";
+      this.pipeline.process(d.inner, { kind: "overlay", fromNodeIP: fromIP }, this.active);
     }
     this.flush();
   }
