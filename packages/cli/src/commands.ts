@@ -11,6 +11,7 @@ import { register as iptablesSave } from "./commands/iptables-save.ts";
 import { register as ipvsadm } from "./commands/ipvsadm.ts";
 import { register as observe } from "./commands/observe.ts";
 import { register as proxy } from "./commands/proxy.ts";
+import { register as fault } from "./commands/fault.ts";
 
 /**
  * Each subcommand lives in its own module under ./commands/ and exports `register(program)`.
@@ -29,4 +30,5 @@ export function registerCommands(program: Command): void {
   ipvsadm(program);
   observe(program);
   proxy(program);
+  fault(program);
 }
