@@ -11,6 +11,7 @@ import { setup as health } from "./health/plugin.ts";
 import { setup as prometheus } from "./prometheus/plugin.ts";
 import { setup as errors } from "./errors/plugin.ts";
 import { setup as log } from "./log/plugin.ts";
+import { setup as fault } from "./fault/plugin.ts";
 import { setup as loadbalance } from "./loadbalance/plugin.ts";
 import { setup as rewrite } from "./rewrite/plugin.ts";
 import { setup as cache } from "./cache/plugin.ts";
@@ -27,6 +28,7 @@ export const PLUGIN_ORDER: readonly (readonly [string, Setup])[] = [
   ["prometheus", prometheus],
   ["errors", errors],
   ["log", log],
+  ["fault", fault],
   ["loadbalance", loadbalance],
   ["rewrite", rewrite],
   ["cache", cache],

@@ -28,6 +28,8 @@ describe("plugin order", () => {
       "prometheus",
       "errors",
       "log",
+      // klab's own (not in CoreDNS's plugin.cfg): after log so faulted answers are logged, before cache.
+      "fault",
       "loadbalance",
       "rewrite",
       "cache",
