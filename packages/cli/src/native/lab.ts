@@ -197,9 +197,47 @@ export async function up(plan: LabPlan, progress: Progress, options: UpOptions =
       if (n.spec?.podCIDR && via)
         await ip(["route", "replace", n.spec.podCIDR, "via", via], plan.controlPlane.netns);
     }
+    await waitForSystemPods(client, progress, timeout);
   } finally {
     await client.close();
   }
+}
+
+interface WorkloadStatus {
+  status?: {
+    desiredNumberScheduled?: number;
+    numberReady?: number;
+    replicas?: number;
+    readyReplicas?: number;
+  };
+  spec?: { replicas?: number };
+}
+
+/** The lab is usable once kube-proxy runs on every node and CoreDNS and the ingress are Ready. */
+async function waitForSystemPods(client: KubeClient, progress: Progress, timeout: number): Promise<void> {
+  const workloads = [
+    { label: "kube-proxy", plural: "daemonsets", ns: "kube-system", name: "kube-proxy" },
+    { label: "coredns", plural: "deployments", ns: "kube-system", name: "coredns" },
+    { label: "ingress-nginx", plural: "deployments", ns: "ingress-nginx", name: "ingress-nginx-controller" },
+  ];
+  let lastReport = "";
+  await waitFor("the system pods (kubectl get pods -A shows which is not Ready)", timeout, async () => {
+    const parts: string[] = [];
+    let done = true;
+    for (const w of workloads) {
+      const o = await client.get<WorkloadStatus>("apps/v1", w.plural, w.ns, w.name);
+      if (!o) continue; // not installed (an addon the user removed)
+      const want =
+        w.plural === "daemonsets" ? (o.status?.desiredNumberScheduled ?? 0) : (o.spec?.replicas ?? 1);
+      const ready = w.plural === "daemonsets" ? (o.status?.numberReady ?? 0) : (o.status?.readyReplicas ?? 0);
+      parts.push(`${w.label} ${ready}/${want}`);
+      if (want === 0 || ready < want) done = false;
+    }
+    const report = `system pods Ready: ${parts.join(", ")}`;
+    if (report !== lastReport) progress(report);
+    lastReport = report;
+    return done ? true : undefined;
+  });
 }
 
 function processesMentioning(text: string): number[] {
