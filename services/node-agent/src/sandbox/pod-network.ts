@@ -6,6 +6,7 @@ import { NodeDataplane } from "@klab/dataplane";
 import { ServiceNat, startNatLoader } from "@klab/dataplane/nat/index.ts";
 import { listenFlows, NetworkPolicyStage, PolicyController } from "@klab/dataplane/policy/index.ts";
 import type { KubeClient } from "@klab/client";
+import { FaultController } from "@klab/dataplane/faults/controller.ts";
 import { ip } from "./run.ts";
 import { NodePortListeners, steerNodePorts } from "./nodeports.ts";
 import { attachPodNetwork, detachPodNetwork, ensureNodeBridge, type PodNetworkConfig } from "./attach.ts";
@@ -80,6 +81,7 @@ export class TunNetwork implements PodNetwork {
   private listeners?: NodePortListeners;
   private flowsServer?: Server;
   private policy?: PolicyController;
+  private faults?: FaultController;
 
   constructor(private readonly o: TunNetworkOptions) {}
 
@@ -109,6 +111,11 @@ export class TunNetwork implements PodNetwork {
         registry: this.o.registry,
       });
       await this.policy.start();
+    }
+    if (this.o.policyClient && !this.faults) {
+      // Injected faults (klab fault …) are one list for every node, so partitions act both ways.
+      this.faults = new FaultController(this.o.policyClient, (f) => this.dataplane?.setFaults(f), this.o.log);
+      await this.faults.start();
     }
     if (this.o.flowsSocket && !this.flowsServer) {
       this.flowsServer = await listenFlows(this.dataplane.flows, this.o.flowsSocket);
@@ -182,6 +189,7 @@ export class TunNetwork implements PodNetwork {
   async stop(): Promise<void> {
     // pod TUNs are persistent: closing our descriptors leaves every eth0 in place for the next agent
     this.policy?.stop();
+    this.faults?.stop();
     await new Promise<void>((r) => (this.flowsServer ? this.flowsServer.close(() => r()) : r()));
     this.listeners?.stop();
     await new Promise<void>((r) => (this.natLoader ? this.natLoader.close(() => r()) : r()));
