@@ -1,16 +1,32 @@
 /**
  * The reference guide's example application, deployed by `klab up` unless `--bare`: Deployments
- * `web` and `api` (agnhost netexec, which answers with the pod's name), Services `web-service`
- * and `api-service` (port 80 → 8080), and Ingress `web-ingress` for myapp.com with TLS from
+ * `web` (agnhost netexec: /hostname, /clientip, /echo…) and `api` (http-echo answering every path
+ * with its pod's name, since the guide's Ingress passes /api unchanged), Services `web-service` and
+ * `api-service` (port 80 → 8080), and Ingress `web-ingress` for myapp.com with TLS from
  * `tls-secret`, so that `curl -k --resolve myapp.com:8443:127.0.0.1 https://myapp.com:8443/api`
- * reaches an api pod.
+ * names the api pod that answered.
  */
 import type { KubeObject } from "@klab/api";
 import { selfSigned, tlsSecretData } from "@klab/ingress";
 
 const obj = (o: Record<string, unknown>) => o as unknown as KubeObject;
 
-function app(name: string, replicas: number): KubeObject[] {
+type Container = Record<string, unknown>;
+
+const netexec: Container = {
+  image: "registry.k8s.io/e2e-test-images/agnhost:2.52",
+  args: ["netexec", "--http-port=8080", "--udp-port=8081"],
+  readinessProbe: { httpGet: { path: "/healthz", port: 8080 }, periodSeconds: 2 },
+};
+
+const podNameEcho: Container = {
+  image: "hashicorp/http-echo:1.0",
+  args: ["-listen=:8080", "-text=$(POD_NAME)"],
+  env: [{ name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }],
+  readinessProbe: { httpGet: { path: "/", port: 8080 }, periodSeconds: 2 },
+};
+
+function app(name: string, replicas: number, container: Container): KubeObject[] {
   const labels = { app: name };
   return [
     obj({
@@ -23,15 +39,7 @@ function app(name: string, replicas: number): KubeObject[] {
         template: {
           metadata: { labels },
           spec: {
-            containers: [
-              {
-                name,
-                image: "registry.k8s.io/e2e-test-images/agnhost:2.52",
-                args: ["netexec", "--http-port=8080", "--udp-port=8081"],
-                ports: [{ name: "http", containerPort: 8080 }],
-                readinessProbe: { httpGet: { path: "/healthz", port: 8080 }, periodSeconds: 2 },
-              },
-            ],
+            containers: [{ name, ...container, ports: [{ name: "http", containerPort: 8080 }] }],
           },
         },
       },
@@ -48,8 +56,8 @@ function app(name: string, replicas: number): KubeObject[] {
 export async function exampleObjects(): Promise<KubeObject[]> {
   const cert = await selfSigned({ commonName: "myapp.com", dnsNames: ["myapp.com"], keyType: "ecdsa" });
   return [
-    ...app("web", 2),
-    ...app("api", 2),
+    ...app("web", 2, netexec),
+    ...app("api", 2, podNameEcho),
     obj({
       apiVersion: "v1",
       kind: "Secret",

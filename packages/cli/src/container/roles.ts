@@ -125,6 +125,29 @@ export async function controlPlane(outDir: string | undefined): Promise<void> {
   } finally {
     await client.close();
   }
+  routePodCIDRsForever();
+}
+
+/**
+ * The control plane reaches pods (replies to in-cluster clients of 10.96.0.1) as a control-plane
+ * node does under flannel's host-gw: each node's podCIDR via that node. Nodes come and go, so
+ * this is kept in step for as long as the role runs.
+ */
+function routePodCIDRsForever(): void {
+  const client = KubeClient.fromKubeconfig(nodeKubeconfig);
+  const sync = async () => {
+    try {
+      const nodes = await client.list<Node>("v1", "nodes");
+      for (const n of nodes.items) {
+        const via = n.status?.addresses?.find((a) => a.type === "InternalIP")?.address;
+        if (n.spec?.podCIDR && via) execFileSync("ip", ["route", "replace", n.spec.podCIDR, "via", via]);
+      }
+    } catch (err) {
+      process.stderr.write(`klab role: cannot route podCIDRs yet: ${(err as Error).message}\n`);
+    }
+  };
+  void sync();
+  setInterval(() => void sync(), 5_000);
 }
 
 export async function edge(): Promise<void> {
