@@ -1,6 +1,9 @@
 import { writeFileSync } from "node:fs";
 import { ip, run } from "./run.ts";
 
+/** Protocol numbers, not names: `ip rule` resolves names through /etc/protocols, which minimal images lack. */
+const IPPROTO = { tcp: "6", udp: "17" } as const;
+
 /** Policy-routing table that hands NodePort traffic to the dataplane (any free id works). */
 export const NODEPORT_TABLE = "7370";
 const PREF_TCP = "10";
@@ -38,7 +41,7 @@ export async function steerNodePorts(
       "iif",
       dev,
       "ipproto",
-      proto,
+      IPPROTO[proto],
       "dport",
       range,
       "lookup",
@@ -109,7 +112,18 @@ export class NodePortListeners {
     }
     const rule = (key: string) => {
       const [proto, port] = key.split("/");
-      return ["pref", PREF_LISTENER, "iif", this.dev, "ipproto", proto!, "dport", port!, "lookup", "local"];
+      return [
+        "pref",
+        PREF_LISTENER,
+        "iif",
+        this.dev,
+        "ipproto",
+        IPPROTO[proto as keyof typeof IPPROTO],
+        "dport",
+        port!,
+        "lookup",
+        "local",
+      ];
     };
     for (const key of want)
       if (!this.held.has(key)) {
