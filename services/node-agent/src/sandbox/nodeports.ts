@@ -1,5 +1,21 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { ip, run } from "./run.ts";
+
+/**
+ * In a container /proc/sys is read-only: there the value comes from the container's
+ * net.ipv4.conf.default.accept_local (docker-compose.yml sets it), inherited by lab0.
+ */
+function acceptLocalOnLab0(): void {
+  const file = "/proc/sys/net/ipv4/conf/lab0/accept_local";
+  try {
+    writeFileSync(file, "1");
+  } catch (err) {
+    if (readFileSync(file, "utf8").trim() === "1") return;
+    throw new Error(
+      `cannot set ${file} (${(err as Error).message}): run the node with the sysctl net.ipv4.conf.default.accept_local=1`,
+    );
+  }
+}
 
 /** Protocol numbers, not names: `ip rule` resolves names through /etc/protocols, which minimal images lack. */
 const IPPROTO = { tcp: "6", udp: "17" } as const;
@@ -54,7 +70,7 @@ export async function steerNodePorts(
   await ip(netns, ["rule", "del", "pref", "0", "lookup", "local"]).catch(() => undefined);
   const key = "net.ipv4.conf.lab0.accept_local";
   if (netns) await run("ip", ["netns", "exec", netns, "sysctl", "-qw", `${key}=1`]);
-  else writeFileSync("/proc/sys/net/ipv4/conf/lab0/accept_local", "1");
+  else acceptLocalOnLab0();
   return dev;
 }
 
