@@ -15,9 +15,9 @@ RUN npm ci --no-audit --no-fund && npm run build --workspaces --if-present && np
 
 FROM ${BASE_IMAGE}
 # What pods and troubleshooters use on a node: the catalog's toolboxes run these.
-RUN missing=""; for t in ip nsenter curl dig ping tcpdump busybox ps; do command -v $t >/dev/null || missing=1; done; \
+RUN missing=""; for t in ip nsenter curl dig ping tcpdump busybox ps iptables; do command -v $t >/dev/null || missing=1; done; \
     [ -z "$missing" ] || (apt-get update && apt-get install -y --no-install-recommends \
-      ca-certificates iproute2 util-linux curl dnsutils iputils-ping tcpdump busybox procps \
+      ca-certificates iproute2 util-linux curl dnsutils iputils-ping tcpdump busybox procps iptables \
       && rm -rf /var/lib/apt/lists/*)
 COPY --from=build /opt/klab /opt/klab
 ENV PATH=/opt/klab/node_modules/.bin:$PATH KLAB_IN_CONTAINER=1

@@ -17,7 +17,7 @@ done
 
 root=$(mktemp -d /tmp/klab-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-packages=ca-certificates,iproute2,util-linux,curl,dnsutils,iputils-ping,tcpdump,busybox,procps,python3,make,g++
+packages=ca-certificates,iproute2,util-linux,curl,dnsutils,iputils-ping,tcpdump,busybox,procps,iptables,python3,make,g++
 echo "debootstrap bookworm into $root"
 debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >/dev/null
 

@@ -171,11 +171,28 @@ export async function edge(): Promise<void> {
   ]);
 }
 
+/**
+ * Docker drops packets on an internal network whose source is outside its subnet, so pod
+ * addresses cannot leave a node container as they leave a native node: traffic from pods to
+ * anything but pods (the API server, the edge) is masqueraded to the node's address, as
+ * flannel's --ip-masq does. Pod-to-pod traffic crosses nodes inside VXLAN and keeps its source.
+ */
+function masqueradePodsLeavingTheNode(dev: string): void {
+  const cidr = defaultSettings.clusterCIDR;
+  const rule = ["POSTROUTING", "-s", cidr, "!", "-d", cidr, "-o", dev, "-j", "MASQUERADE"];
+  try {
+    execFileSync("iptables", ["-t", "nat", "-C", ...rule], { stdio: "ignore" });
+  } catch {
+    execFileSync("iptables", ["-t", "nat", "-A", ...rule]);
+  }
+}
+
 export async function node(name: string): Promise<void> {
   dropDefaultRoute();
   const ip = labAddress();
   // The only way out of a node is the edge, which holds the emulated internet and its DNS.
   execFileSync("ip", ["route", "replace", internetCIDR, "via", edgeAddress]);
+  masqueradePodsLeavingTheNode(labInterface().dev);
   writeFileSync("/etc/resolv.conf", `nameserver ${internetDNS}\n`);
   await waitForFile(nodeKubeconfig, "the control plane's node kubeconfig");
   const agent = klab([
