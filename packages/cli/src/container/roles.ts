@@ -4,10 +4,10 @@
  * own. The control plane shares the node kubeconfig with the nodes through a volume.
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse, stringify } from "yaml";
 import { KubeClient } from "@klab/client";
+import { writeKubeconfigFor } from "../kubeconfig-file.ts";
 import type { Node } from "@klab/api";
 import { klabBin } from "../native/processes.ts";
 import { edgeAddress, internetCIDR, internetDNS } from "../native/plan.ts";
@@ -43,12 +43,6 @@ export function dropDefaultRoute(): void {
   } catch {
     // None to drop (internal network only).
   }
-}
-
-function rewriteKubeconfig(source: string, target: string, server: string): void {
-  const doc = parse(readFileSync(source, "utf8")) as { clusters: { cluster: { server: string } }[] };
-  for (const c of doc.clusters) c.cluster.server = server;
-  writeFileSync(target, stringify(doc), { mode: 0o644 });
 }
 
 async function waitForFile(path: string, what: string): Promise<void> {
@@ -101,10 +95,10 @@ export async function controlPlane(outDir: string | undefined): Promise<void> {
   const kubeconfig = join(stateDir, "kubeconfig");
   await waitForFile(kubeconfig, "the API server's kubeconfig");
   mkdirSync(sharedDir, { recursive: true });
-  rewriteKubeconfig(kubeconfig, nodeKubeconfig, `https://${ip}:${apiPort}`);
+  writeKubeconfigFor(kubeconfig, nodeKubeconfig, `https://${ip}:${apiPort}`, 0o644);
   if (outDir) {
     mkdirSync(outDir, { recursive: true });
-    rewriteKubeconfig(kubeconfig, join(outDir, "kubeconfig"), `https://127.0.0.1:${apiPort}`);
+    writeKubeconfigFor(kubeconfig, join(outDir, "kubeconfig"), `https://127.0.0.1:${apiPort}`, 0o644);
   }
   const client = KubeClient.fromKubeconfig(nodeKubeconfig);
   try {

@@ -10,8 +10,8 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse, stringify } from "yaml";
 import { KubeClient } from "@klab/client";
+import { writeKubeconfigFor } from "../kubeconfig-file.ts";
 import type { Node } from "@klab/api";
 import { deleteNetns, ensureNetns, ip, linkExists, listNetns, netnsPids, sysctl } from "./netns.ts";
 import { apiserverPortInLab, internetCIDR, internetDNS, type LabPlan, type Member } from "./plan.ts";
@@ -46,12 +46,6 @@ async function wireMember(plan: LabPlan, member: Member): Promise<void> {
     await ip(["addr", "add", `${member.ip}/${plan.nodeNetworkPrefix}`, "dev", "eth0"], member.netns);
   }
   await ip(["link", "set", "eth0", "up"], member.netns);
-}
-
-function rewriteKubeconfig(source: string, target: string, server: string): void {
-  const doc = parse(readFileSync(source, "utf8")) as { clusters: { cluster: { server: string } }[] };
-  for (const c of doc.clusters) c.cluster.server = server;
-  writeFileSync(target, stringify(doc), { mode: 0o600 });
 }
 
 async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
@@ -128,8 +122,8 @@ export async function up(plan: LabPlan, progress: Progress, options: UpOptions =
   await waitFor("the API server's kubeconfig", timeout, async () =>
     existsSync(cpKubeconfig) ? true : undefined,
   );
-  rewriteKubeconfig(cpKubeconfig, plan.kubeconfig, `https://127.0.0.1:${plan.apiPort}`);
-  rewriteKubeconfig(
+  writeKubeconfigFor(cpKubeconfig, plan.kubeconfig, `https://127.0.0.1:${plan.apiPort}`);
+  writeKubeconfigFor(
     cpKubeconfig,
     plan.nodeKubeconfig,
     `https://${plan.controlPlane.ip}:${apiserverPortInLab}`,
