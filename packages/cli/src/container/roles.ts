@@ -14,7 +14,9 @@ import { edgeAddress, internetCIDR, internetDNS } from "../native/plan.ts";
 import { defaultSettings, installAddons } from "../addons/index.ts";
 
 export const sharedDir = process.env.KLAB_SHARED_DIR ?? "/var/lib/klab-shared";
-export const stateRoot = process.env.KLAB_STATE_DIR ?? "/var/lib/klab";
+// Not under /var: pods mount volumes below /var (service-account token, kube-proxy config) through
+// a private overlay that would hide a node state dir there, and kube-proxy must reach its nat.sock.
+export const stateRoot = process.env.KLAB_STATE_DIR ?? "/klab-state";
 export const nodeKubeconfig = join(sharedDir, "node-kubeconfig");
 const apiPort = 6443;
 
