@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeWith } from "../support/prereq.ts";
+import { runCommand, until } from "../support/wait.ts";
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, "../..");
@@ -25,33 +26,13 @@ async function klab(args: string[], timeout = 300_000): Promise<string> {
   return stdout;
 }
 
-async function kubectl(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run("kubectl", ["--kubeconfig", kubeconfig, ...args], {
-      timeout: 60_000,
-    });
-    return { stdout, stderr, code: 0 };
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; code?: number };
-    return { stdout: e.stdout ?? "", stderr: e.stderr ?? "", code: typeof e.code === "number" ? e.code : 1 };
-  }
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 interface PodRow {
   name: string;
   ip: string;
   node: string;
 }
+
+const kubectl = (args: string[]) => runCommand("kubectl", ["--kubeconfig", kubeconfig, ...args]);
 
 async function pods(selector: string): Promise<PodRow[]> {
   const { stdout } = await kubectl(["get", "pods", "-l", selector, "-o", "json"]);
