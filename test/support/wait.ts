@@ -14,10 +14,12 @@ export interface CommandResult {
 export async function runCommand(
   cmd: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
 ): Promise<CommandResult> {
   try {
-    const { stdout, stderr } = await run(cmd, args, { timeout: opts.timeoutMs ?? 60_000, env: opts.env });
+    const running = run(cmd, args, { timeout: opts.timeoutMs ?? 60_000, env: opts.env, maxBuffer: 64 << 20 });
+    running.child.stdin?.end(opts.input ?? "");
+    const { stdout, stderr } = await running;
     return { stdout, stderr, code: 0 };
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; code?: number };
