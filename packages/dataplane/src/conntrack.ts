@@ -191,7 +191,8 @@ export type UpdateResult = "ok" | "invalid" | "reopen";
 
 export class Conntrack {
   readonly timeouts: ConntrackTimeouts;
-  readonly max: number;
+  /** nf_conntrack_max: a sysctl, so it may be changed while the table is in use. */
+  max: number;
   private readonly table = new Map<string, { entry: ConntrackEntry; dir: Direction }>();
   private readonly byId = new Map<number, ConntrackEntry>();
   private readonly now: () => number;
@@ -356,6 +357,11 @@ export class Conntrack {
       default:
         return t.tcp_timeout_close;
     }
+  }
+
+  /** Keep an entry for another `seconds` from now (as a packet seen on it would). */
+  refresh(entry: ConntrackEntry, seconds: number): void {
+    entry.expiresAt = this.now() + seconds * 1000;
   }
 
   /** Seconds left before the entry expires (what `conntrack -L` prints). */

@@ -81,6 +81,7 @@ export class NodeDataplane {
       flush: () => this.flush(),
       flows: this.pipeline.flows,
       metrics: this.faultMetrics,
+      conntrack: this.pipeline.conntrack,
     });
     this.faultStage = stage;
     this.active = stage.wrap(this.out);

@@ -16,15 +16,34 @@ export const LINK_FAULT_KINDS = [
   "mtu",
   "partition",
 ] as const;
-/** Service faults, named after Toxiproxy's toxics (reset_peer, timeout). */
-export const SERVICE_FAULT_KINDS = ["reset", "timeout"] as const;
+/** Service faults, named after Toxiproxy's toxics (reset_peer, timeout, slow_close, limit_data). */
+export const SERVICE_FAULT_KINDS = ["reset", "timeout", "slow-close", "limit-data"] as const;
 /** DNS faults, answered by CoreDNS's `fault` plugin. */
 export const DNS_FAULT_KINDS = ["dns-servfail", "dns-nxdomain", "dns-delay"] as const;
-export const FAULT_KINDS = [...LINK_FAULT_KINDS, ...SERVICE_FAULT_KINDS, ...DNS_FAULT_KINDS] as const;
+/**
+ * Node faults, applied by the node agent of the target node: its kubelet (kill-container,
+ * freeze-node), its kube-proxy (stop-kube-proxy) or its conntrack table (flush, fill).
+ */
+export const NODE_FAULT_KINDS = [
+  "kill-container",
+  "freeze-node",
+  "stop-kube-proxy",
+  "conntrack-flush",
+  "conntrack-fill",
+] as const;
+/** Faults that act once and are then removed from klab-faults by the node that carried them out. */
+export const ONE_SHOT_FAULT_KINDS = ["kill-container", "conntrack-flush"] as const;
+export const FAULT_KINDS = [
+  ...LINK_FAULT_KINDS,
+  ...SERVICE_FAULT_KINDS,
+  ...DNS_FAULT_KINDS,
+  ...NODE_FAULT_KINDS,
+] as const;
 
 export type LinkFaultKind = (typeof LINK_FAULT_KINDS)[number];
 export type ServiceFaultKind = (typeof SERVICE_FAULT_KINDS)[number];
 export type DnsFaultKind = (typeof DNS_FAULT_KINDS)[number];
+export type NodeFaultKind = (typeof NODE_FAULT_KINDS)[number];
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /**
@@ -32,9 +51,13 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
  * pod's node) or `node` (traffic between that node IP and every other node, or only `peer`).
  * Service faults: `service` "ClusterIP:port". DNS faults: `name`, a pattern where `*` matches
  * any run of characters ("*.example.com.", "web.default.svc.cluster.local.").
+ * Node faults: `node` (a node IP); kill-container: `podName` "namespace/name" and optionally
+ * `container`.
  */
 export interface FaultTarget {
   pod?: string;
+  podName?: string;
+  container?: string;
   node?: string;
   peer?: string;
   service?: string;
@@ -45,7 +68,7 @@ export interface Fault {
   id: string;
   kind: FaultKind;
   target: FaultTarget;
-  /** delay, dns-delay: added latency in ms. */
+  /** delay, dns-delay: added latency in ms; slow-close: how long a FIN is held back (Toxiproxy's `delay`). */
   delayMs?: number;
   /** delay: uniform jitter ± ms. */
   jitterMs?: number;
@@ -59,6 +82,10 @@ export interface Fault {
   queueMs?: number;
   /** mtu: packets larger than this with DF set vanish (no ICMP "fragmentation needed"). */
   mtu?: number;
+  /** limit-data: bytes the Service may send on a connection before it is reset (`bytes`). */
+  bytes?: number;
+  /** conntrack-fill: nf_conntrack_max while the fault lasts (default 4096, or the node's if lower). */
+  max?: number;
 }
 
 export class FaultError extends Error {}
@@ -165,6 +192,17 @@ export function validateFault(input: unknown): Fault {
   } else if ((SERVICE_FAULT_KINDS as readonly string[]).includes(kind)) {
     parseHostPort(t.service);
     target.service = t.service as string;
+  } else if ((NODE_FAULT_KINDS as readonly string[]).includes(kind)) {
+    if (kind === "kill-container") {
+      if (typeof t.podName !== "string" || !/^[a-z0-9][-a-z0-9.]*\/[a-z0-9][-a-z0-9.]*$/.test(t.podName))
+        throw new FaultError(`${where}: target podName must be "namespace/name"`);
+      target.podName = t.podName;
+      if (t.container !== undefined) {
+        if (typeof t.container !== "string" || !ID_RE.test(t.container))
+          throw new FaultError(`${where}: target container must be a container name`);
+        target.container = t.container;
+      }
+    } else target.node = ipv4(t.node, `${where}: target node`);
   } else {
     if (typeof t.name !== "string" || t.name === "" || !/^[-a-zA-Z0-9_.*]+$/.test(t.name))
       throw new FaultError(`${where}: target name must be a DNS name pattern (e.g. *.example.com.)`);
@@ -194,6 +232,17 @@ export function validateFault(input: unknown): Fault {
       if (o.mtu === undefined) throw new FaultError(`${where}: mtu is required`);
       f.mtu = num(o.mtu, `${where}: mtu`, 68, 65535);
       break;
+    case "slow-close":
+      if (o.delayMs === undefined) throw new FaultError(`${where}: delayMs is required`);
+      f.delayMs = num(o.delayMs, `${where}: delayMs`, 0, 60_000);
+      break;
+    case "limit-data":
+      if (o.bytes === undefined) throw new FaultError(`${where}: bytes is required`);
+      f.bytes = num(o.bytes, `${where}: bytes`, 0);
+      break;
+    case "conntrack-fill":
+      if (o.max !== undefined) f.max = num(o.max, `${where}: max`, 1, 4_194_304);
+      break;
   }
   return f;
 }
@@ -206,6 +255,12 @@ export function isServiceFault(f: Fault): boolean {
 }
 export function isDnsFault(f: Fault): boolean {
   return (DNS_FAULT_KINDS as readonly string[]).includes(f.kind);
+}
+export function isNodeFault(f: Fault): boolean {
+  return (NODE_FAULT_KINDS as readonly string[]).includes(f.kind);
+}
+export function isOneShotFault(f: Fault): boolean {
+  return (ONE_SHOT_FAULT_KINDS as readonly string[]).includes(f.kind);
 }
 
 /** A DNS name pattern as a RegExp: `*` is any run of characters, case-insensitive, trailing dot optional. */
@@ -223,11 +278,13 @@ export function describeFault(f: Fault): string {
   const t = f.target;
   const where = t.pod
     ? `pod ${t.pod}`
-    : t.node
-      ? `node ${t.node}${t.peer ? ` <-> ${t.peer}` : ""}`
-      : t.service
-        ? `service ${t.service}`
-        : `name ${t.name}`;
+    : t.podName
+      ? `pod ${t.podName}${t.container ? ` container ${t.container}` : ""}`
+      : t.node
+        ? `node ${t.node}${t.peer ? ` <-> ${t.peer}` : ""}`
+        : t.service
+          ? `service ${t.service}`
+          : `name ${t.name}`;
   const opts: string[] = [];
   if (f.delayMs !== undefined) opts.push(`delay=${f.delayMs}ms`);
   if (f.jitterMs) opts.push(`jitter=${f.jitterMs}ms`);
@@ -235,6 +292,8 @@ export function describeFault(f: Fault): string {
   if (f.rateBytesPerSecond !== undefined)
     opts.push(`rate=${Math.round((f.rateBytesPerSecond * 8) / 1000)}kbit`);
   if (f.mtu !== undefined) opts.push(`mtu=${f.mtu}`);
+  if (f.bytes !== undefined) opts.push(`bytes=${f.bytes}`);
+  if (f.max !== undefined) opts.push(`max=${f.max}`);
   return `${where} ${opts.join(" ")}`.trim();
 }
 

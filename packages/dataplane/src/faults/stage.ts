@@ -1,19 +1,26 @@
 /**
- * The fault stage: netem/tbf-like link faults on the dataplane's output, and Toxiproxy-like
- * Service faults on its input. It exists only while faults are set: NodeDataplane hands the
- * pipeline its plain Output otherwise, so a lab without faults pays nothing per packet.
+ * The fault stage: netem/tbf-like link faults on the dataplane's output, Toxiproxy-like
+ * Service faults on its input (reset, timeout) and on the Service's replies (slow-close,
+ * limit-data), and a conntrack table held full (conntrack-fill). It exists only while faults are
+ * set: NodeDataplane hands the pipeline its plain Output otherwise, so a lab without faults pays
+ * nothing per packet.
  */
 import { Counter, type Registry } from "prom-client";
-import { tcpResetFor } from "../build.ts";
+import { buildTCP, tcpResetFor } from "../build.ts";
+import type { Conntrack } from "../conntrack.ts";
 import type { FlowLog } from "../flows.ts";
 import { ipToString, parseIP } from "../ip.ts";
-import { IPPROTO_TCP, IPPROTO_UDP } from "../packet.ts";
+import { IPPROTO_TCP, IPPROTO_UDP, TCP_FIN, TCP_RST } from "../packet.ts";
 import { isParseError, parsePacket } from "../parse.ts";
 import type { Ingress, Output } from "../pipeline.ts";
 import type { PacketSource } from "../stages.ts";
+import { ConntrackFill } from "./conntrack-fill.ts";
 import { isLinkFault, isServiceFault, parseHostPort, type Fault } from "./model.ts";
 
 export type FaultAction = "delayed" | "dropped" | "duplicated" | "corrupted" | "shaped" | "reset";
+
+/** How many connections limit-data follows at once; the oldest are forgotten first. */
+const MAX_LIMITED_CONNECTIONS = 65536;
 
 export type FaultMetrics = Counter<"fault" | "kind" | "action">;
 
@@ -37,6 +44,8 @@ export interface FaultStageOptions {
   metrics?: FaultMetrics;
   random?: () => number;
   now?: () => number;
+  /** The node's conntrack table, for conntrack-fill. */
+  conntrack?: Conntrack;
 }
 
 interface LinkFault {
@@ -56,6 +65,11 @@ export class FaultStage {
   readonly faults: readonly Fault[];
   private readonly link: LinkFault[] = [];
   private readonly services = new Map<number, Fault[]>();
+  /** slow-close and limit-data act on the Service's replies, keyed by their source ClusterIP:port. */
+  private readonly replies = new Map<number, Fault[]>();
+  /** limit-data: bytes sent so far per connection ("clientIP:port>service"), -1 once cut. */
+  private readonly sent = new Map<string, number>();
+  private fill?: ConntrackFill;
   private readonly nodeIP: number;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly random: () => number;
@@ -83,9 +97,15 @@ export class FaultStage {
       } else if (isServiceFault(fault)) {
         const { ip, port } = parseHostPort(fault.target.service);
         const key = parseIP(ip) * 65536 + port;
-        const list = this.services.get(key) ?? [];
+        const map = fault.kind === "slow-close" || fault.kind === "limit-data" ? this.replies : this.services;
+        const list = map.get(key) ?? [];
         list.push(fault);
-        this.services.set(key, list);
+        map.set(key, list);
+      } else if (fault.kind === "conntrack-fill" && fault.target.node === opts.nodeIP && opts.conntrack) {
+        if (!this.fill) {
+          this.fill = new ConntrackFill(opts.conntrack, fault, this.nodeIP);
+          this.fill.start();
+        }
       }
     }
   }
@@ -94,21 +114,95 @@ export class FaultStage {
     return this.link.length > 0;
   }
 
+  /** conntrack-fill: how many entries this stage holds in the table. */
+  get conntrackFillEntries(): number {
+    return this.fill?.size ?? 0;
+  }
+
   /** Drop the timers of packets still delayed (the stage is being replaced or the node stops). */
   stop(): void {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    this.fill?.stop();
+    this.fill = undefined;
   }
 
   /** An Output that applies the link faults before handing packets on to `out`. */
   wrap(out: Output): Output {
-    if (this.link.length === 0) return out;
+    if (this.link.length === 0 && this.replies.size === 0) return out;
+    const local = (pkt: Buffer, send: (p: Buffer) => void) => {
+      if (this.replies.size === 0 || !this.reply(pkt, send)) this.apply(pkt, -1, send);
+    };
     return {
-      toPod: (podIP, pkt) => this.apply(pkt, -1, (p) => out.toPod(podIP, p)),
-      toHost: (pkt) => this.apply(pkt, -1, (p) => out.toHost(p)),
+      toPod: (podIP, pkt) => local(pkt, (p) => out.toPod(podIP, p)),
+      toHost: (pkt) => local(pkt, (p) => out.toHost(p)),
       toOverlay: (nodeIP, pkt) => this.apply(pkt, nodeIP, (p) => out.toOverlay(nodeIP, p)),
     };
+  }
+
+  /**
+   * A Service's reply on its way to the client (its source is the ClusterIP again, after the
+   * client's node undid the DNAT). Returns true when the packet was consumed.
+   */
+  private reply(pkt: Buffer, send: (p: Buffer) => void): boolean {
+    if (pkt.length < 40 || pkt[0] >> 4 !== 4 || pkt[9] !== IPPROTO_TCP) return false;
+    const ihl = (pkt[0] & 0x0f) * 4;
+    if (pkt.length < ihl + 20) return false;
+    const faults = this.replies.get(pkt.readUInt32BE(12) * 65536 + pkt.readUInt16BE(ihl));
+    if (!faults) return false;
+    const flags = pkt[ihl + 13];
+    for (const fault of faults) {
+      if (fault.kind === "limit-data") {
+        const key = `${pkt.readUInt32BE(16)}:${pkt.readUInt16BE(ihl + 2)}>${pkt.readUInt32BE(12)}:${pkt.readUInt16BE(ihl)}`;
+        const total = Math.min(pkt.length, pkt.readUInt16BE(2));
+        const payload = Math.max(0, total - ihl - (pkt[ihl + 12] >> 4) * 4);
+        let sent = this.sent.get(key) ?? 0;
+        if (sent >= 0 && sent + payload <= fault.bytes!) {
+          if (payload > 0) {
+            this.sent.delete(key);
+            this.sent.set(key, sent + payload);
+            if (this.sent.size > MAX_LIMITED_CONNECTIONS) this.sent.delete(this.sent.keys().next().value!);
+          }
+          if (flags & (TCP_FIN | TCP_RST)) this.sent.delete(key);
+          continue;
+        }
+        // Over the limit: the client's side of the connection is closed with a reset, as
+        // Toxiproxy closes it, and whatever the Service still sends is dropped.
+        if (sent >= 0) {
+          sent = -1;
+          this.sent.set(key, sent);
+          const rst = buildTCP({
+            src: pkt.readUInt32BE(12),
+            dst: pkt.readUInt32BE(16),
+            srcPort: pkt.readUInt16BE(ihl),
+            dstPort: pkt.readUInt16BE(ihl + 2),
+            seq: pkt.readUInt32BE(ihl + 4),
+            ack: 0,
+            flags: TCP_RST,
+            window: 0,
+          });
+          send(rst);
+          this.count(fault, "reset");
+          this.record(pkt, fault, this.source, "REJECTED");
+          return true;
+        }
+        this.count(fault, "dropped");
+        return true;
+      }
+      if (fault.kind === "slow-close" && flags & TCP_FIN) {
+        if (this.stopped) return true;
+        this.count(fault, "delayed");
+        const timer = setTimeout(() => {
+          this.timers.delete(timer);
+          this.apply(pkt, -1, send);
+          this.opts.flush();
+        }, fault.delayMs!);
+        this.timers.add(timer);
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
@@ -116,6 +210,7 @@ export class FaultStage {
    * its ClusterIP). Returns true when the packet was consumed.
    */
   ingress(pkt: Buffer, ingress: Ingress, out: Output): boolean {
+    if (this.fill?.full && this.tableFull(pkt, ingress)) return true;
     if (this.services.size === 0 || pkt.length < 24 || pkt[0] >> 4 !== 4) return false;
     const proto = pkt[9];
     if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return false;
@@ -141,6 +236,21 @@ export class FaultStage {
       }
     }
     return false;
+  }
+
+  /**
+   * conntrack-fill: with the table full, a packet of no known connection is dropped before it
+   * could open one ("nf_conntrack: table full, dropping packet"); known connections carry on.
+   */
+  private tableFull(pkt: Buffer, ingress: Ingress): boolean {
+    const parsed = parsePacket(pkt);
+    if (isParseError(parsed)) return false;
+    const ct = this.opts.conntrack!;
+    if (ct.lookup(parsed.proto, parsed.srcAddr, parsed.srcPort, parsed.dstAddr, parsed.dstPort)) return false;
+    const fault = this.fill!.fault;
+    this.count(fault, "dropped");
+    this.record(pkt, fault, ingress.kind, "DROPPED", "nf_conntrack: table full, dropping packet");
+    return true;
   }
 
   private matches(lf: LinkFault, pkt: Buffer, overlayTo: number): boolean {
@@ -235,7 +345,13 @@ export class FaultStage {
     this.opts.metrics?.inc({ fault: f.id, kind: f.kind, action });
   }
 
-  private record(pkt: Buffer, f: Fault, source: PacketSource, verdict: "DROPPED" | "REJECTED"): void {
+  private record(
+    pkt: Buffer,
+    f: Fault,
+    source: PacketSource,
+    verdict: "DROPPED" | "REJECTED",
+    why?: string,
+  ): void {
     const flows = this.opts.flows;
     if (!flows || pkt.length < 20) return;
     const proto = pkt[9];
@@ -251,7 +367,7 @@ export class FaultStage {
       source,
       src: { ip: ipToString(pkt.readUInt32BE(12)), port: ports ? pkt.readUInt16BE(ihl) : 0 },
       dst: { ip: ipToString(pkt.readUInt32BE(16)), port: ports ? pkt.readUInt16BE(ihl + 2) : 0 },
-      reason: `fault:${f.id} ${f.kind}`,
+      reason: `fault:${f.id} ${f.kind}${why ? `: ${why}` : ""}`,
       packets: 1,
       bytes: pkt.length,
     });
