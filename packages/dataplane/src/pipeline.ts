@@ -109,6 +109,14 @@ export function tcpFlagNames(flags: number): string {
     .join("|");
 }
 
+/** TCP states IPVS counts as active; every later state (FIN/RST seen) counts as inactive. */
+const OPEN_TCP_STATES = new Set<ConntrackEntry["tcpState"]>([
+  "SYN_SENT",
+  "SYN_RECV",
+  "ESTABLISHED",
+  "SYN_SENT2",
+]);
+
 const PROTOCOL_NAMES: Record<number, "TCP" | "UDP" | "ICMP"> = {
   [IPPROTO_TCP]: "TCP",
   [IPPROTO_UDP]: "UDP",
@@ -249,8 +257,10 @@ export class Pipeline {
     }
     const hit = this.conntrack.lookup(pkt.proto, pkt.srcAddr, pkt.srcPort, pkt.dstAddr, pkt.dstPort);
     if (hit) {
+      const before = hit.entry.tcpState;
       const result = this.conntrack.update(hit.entry, hit.dir, pkt.totalLength, pkt.tcpFlags);
       if (result === "ok") {
+        if (before !== hit.entry.tcpState) this.tcpStateChanged(hit.entry, before);
         this.translate(pkt, hit.entry, hit.dir);
         this.forward(pkt, ingress, out);
         return;
@@ -717,6 +727,17 @@ export class Pipeline {
 
   private record(e: Omit<FlowEvent, "time" | "node"> & Partial<Pick<FlowEvent, "time" | "node">>): void {
     this.flows.record({ time: this.wallClock(), node: this.nodeName, ...e });
+  }
+
+  /** A translated TCP connection that stops being open is inactive for IPVS from then on. */
+  private tcpStateChanged(e: ConntrackEntry, before: ConntrackEntry["tcpState"]): void {
+    if (!e.notifyClose || !this.serviceNat?.onConnectionInactive) return;
+    if (!OPEN_TCP_STATES.has(before) || OPEN_TCP_STATES.has(e.tcpState)) return;
+    try {
+      this.serviceNat.onConnectionInactive(connectionInfo(e));
+    } catch {
+      this.stats.drop("stage-error");
+    }
   }
 
   private connectionEnded(e: ConntrackEntry, reason: RemovalReason): void {

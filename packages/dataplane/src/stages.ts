@@ -99,6 +99,11 @@ export interface ServiceNatStage {
   onNewConnection(pkt: ParsedPacket, ctx: StageContext): NatDecision | undefined;
   /** Called when a connection this stage translated leaves the conntrack table. */
   onConnectionClosed?(conn: ConnectionInfo): void;
+  /**
+   * Called once when a TCP connection this stage translated stops being open (FIN or RST seen):
+   * IPVS then counts it as inactive, which is what lc/wlc/sed/nq weigh.
+   */
+  onConnectionInactive?(conn: ConnectionInfo): void;
 }
 
 export interface PolicyContext extends StageContext {

@@ -168,7 +168,7 @@ export class ServiceNat implements ServiceNatStage {
   }
 
   /**
-   * Not in ServiceNatStage yet: a TCP connection left ESTABLISHED (FIN or RST seen). IPVS moves
+   * A TCP connection left ESTABLISHED (FIN or RST seen). IPVS moves
    * it from ActiveConn to InActConn, which is what lc/wlc/sed/nq weigh.
    */
   onConnectionInactive(conn: ConnectionInfo): void {
