@@ -1,30 +1,92 @@
 // ingress benchmark: wrk through the klab ingress controller and through Debian's nginx configured
-// as a reverse proxy to the same upstream (a separate nginx answering "ok"), one worker each,
-// on loopback. HTTP keep-alive, HTTPS keep-alive, and full TLS handshakes (a new connection per
-// request): requests/s and p99, and the ratios klab / nginx.
-// Run: npx tsx -e 'import("./test/bench/ingress.bench.ts").then(m => m.default())'
+// as ingress-nginx configures it (a reverse proxy with a keep-alive upstream block, access log in
+// the default log-format-upstream), both to the same upstream (a separate nginx answering "ok"),
+// one nginx worker against one Node process, on loopback. HTTP keep-alive, HTTPS keep-alive, and
+// full TLS handshakes (a new connection per request): requests/s and p99, CPU per request, and the
+// ratios klab / nginx.
+// Run: npm run bench ingress   (INGRESS_BENCH_SECONDS=8, INGRESS_BENCH_PROFILE=<dir> writes a
+// --cpu-prof profile of the klab process there)
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pino from "pino";
-import { buildRoutes } from "../../services/ingress/src/build.ts";
-import { selfSigned } from "../../services/ingress/src/certificates.ts";
-import {
-  controllerConfig,
-  endpointSlice,
-  ingress,
-  ingressClass,
-  service,
-  tlsSecret,
-} from "../../services/ingress/src/fixtures.ts";
-import { IngressMetrics } from "../../services/ingress/src/http/metrics.ts";
-import { IngressServer } from "../../services/ingress/src/http/server.ts";
+import { fileURLToPath } from "node:url";
 
 const DURATION = Number(process.env.INGRESS_BENCH_SECONDS ?? 8);
 const CONNECTIONS = 50;
 const HOST = "bench.local";
+const CHILD_ENV = "KLAB_INGRESS_BENCH_CHILD";
+
+interface ChildConfig {
+  dir: string;
+  upstreamPort: number;
+}
+
+/** The klab side, in a process of its own as `klab ingress` runs: one table, one Ingress. */
+async function child(cfg: ChildConfig): Promise<void> {
+  const { default: pino } = await import("pino");
+  const { buildRoutes } = await import("../../services/ingress/src/build.ts");
+  const { selfSigned } = await import("../../services/ingress/src/certificates.ts");
+  const { controllerConfig, endpointSlice, ingress, ingressClass, service, tlsSecret } =
+    await import("../../services/ingress/src/fixtures.ts");
+  const { IngressMetrics } = await import("../../services/ingress/src/http/metrics.ts");
+  const { IngressServer } = await import("../../services/ingress/src/http/server.ts");
+  const { X509Certificate } = await import("node:crypto");
+
+  const certPem = readFileSync(join(cfg.dir, "tls.crt"), "utf8");
+  const cert = {
+    id: "default/bench-tls",
+    certPem,
+    keyPem: readFileSync(join(cfg.dir, "tls.key"), "utf8"),
+    cert: new X509Certificate(certPem),
+  };
+  const config = controllerConfig(
+    await selfSigned({
+      commonName: "Kubernetes Ingress Controller Fake Certificate",
+      dnsNames: ["ingress.local"],
+      keyType: "rsa",
+      id: "default",
+    }),
+  );
+  const table = buildRoutes(
+    [
+      ingress("web", {
+        tls: [{ hosts: [HOST], secretName: "bench-tls" }],
+        annotations: { "nginx.ingress.kubernetes.io/ssl-redirect": "false" },
+        rules: [{ host: HOST, paths: [{ path: "/", service: "web" }] }],
+      }),
+    ],
+    [ingressClass("nginx")],
+    [service("web", { port: 80 })],
+    [endpointSlice("web", [{ ip: "127.0.0.1" }], { port: cfg.upstreamPort })],
+    [tlsSecret("bench-tls", cert)],
+    config,
+  );
+  // The access log goes where `klab ingress` sends it: an asynchronous destination.
+  const accessLog = pino.destination({ dest: join(cfg.dir, "klab-access.log"), sync: false });
+  const server = new IngressServer({
+    table,
+    logger: pino({ level: "silent" }),
+    metrics: new IngressMetrics({
+      controllerClass: "k8s.io/ingress-nginx",
+      controllerNamespace: "bench",
+      controllerPod: "bench",
+    }),
+    accessLog,
+    httpPort: 0,
+    httpsPort: 0,
+    address: "127.0.0.1",
+  });
+  const ports = await server.start();
+  process.stdout.write(JSON.stringify(ports) + "\n");
+  process.once("SIGTERM", () => {
+    void server.stop(1000).then(() => {
+      accessLog.flushSync();
+      process.exit(0);
+    });
+  });
+}
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -78,6 +140,8 @@ function treeCpuSeconds(rootPid: number): number {
   return total;
 }
 
+const loadAverage = (): string => readFileSync("/proc/loadavg", "utf8").split(" ")[0];
+
 interface WrkResult {
   rps: number;
   p99ms: number;
@@ -112,11 +176,31 @@ async function wrk(url: string, extra: string[] = []): Promise<WrkResult> {
   return { rps, p99ms: p99, requests, errors };
 }
 
-export default async function (): Promise<void> {
+function startKlab(
+  cfg: ChildConfig,
+): Promise<{ proc: ReturnType<typeof spawn>; http: number; https: number }> {
+  const profileDir = process.env.INGRESS_BENCH_PROFILE;
+  const args = ["--import", "tsx", ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [])];
+  const proc = spawn(process.execPath, [...args, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, [CHILD_ENV]: JSON.stringify(cfg) },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    proc.stdout!.on("data", (d) => {
+      out += d;
+      const nl = out.indexOf("\n");
+      if (nl !== -1) resolve({ proc, ...(JSON.parse(out.slice(0, nl)) as { http: number; https: number }) });
+    });
+    proc.once("exit", (code) => reject(new Error(`klab ingress exited with ${code} before listening`)));
+  });
+}
+
+async function bench(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "klab-ingress-bench-"));
   const children: Array<ReturnType<typeof spawn>> = [];
-  let server: IngressServer | undefined;
   try {
+    const { selfSigned } = await import("../../services/ingress/src/certificates.ts");
     const cert = await selfSigned({
       commonName: HOST,
       dnsNames: [HOST],
@@ -131,7 +215,7 @@ export default async function (): Promise<void> {
     const temps = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
       .map((t) => `${t}_temp_path ${dir}/${t}_NAME;`)
       .join(" ");
-    // The upstream: a separate nginx with its own workers, so neither proxy competes with it.
+    // The upstream: a separate nginx with its own worker, so neither proxy competes with it.
     writeFileSync(
       join(dir, "upstream.conf"),
       `${common.replace("PID", `${dir}/upstream.pid`).replace("ERR", "upstream")} worker_processes 1;
@@ -139,22 +223,28 @@ events { worker_connections 4096; }
 http { ${temps.replace(/NAME/g, "up")} access_log off; keepalive_requests 100000;
   server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "ok\\n"; } } }\n`,
     );
-    // The peer: nginx as ingress-nginx would configure it for one Ingress path, one worker.
+    // The peer: nginx as ingress-nginx configures it for one Ingress path, one worker: upstream
+    // keep-alive (upstream-keepalive-connections 320), keepalive_requests 1000, proxy_buffering
+    // off, the X-Forwarded-* set, and the access log in log-format-upstream.
     writeFileSync(
       join(dir, "proxy.conf"),
       `${common.replace("PID", `${dir}/proxy.pid`).replace("ERR", "proxy")} worker_processes 1;
 events { worker_connections 4096; }
-http { ${temps.replace(/NAME/g, "px")} access_log off; server_tokens off; keepalive_requests 1000;
+http { ${temps.replace(/NAME/g, "px")} server_tokens off; keepalive_requests 1000;
+  log_format upstreaminfo '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_length $request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name] $upstream_addr $upstream_response_length $upstream_response_time $upstream_status $request_id';
+  access_log ${dir}/nginx-access.log upstreaminfo;
   ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets off; ssl_session_cache shared:SSL:10m;
-  upstream default-web-80 { server 127.0.0.1:${upstreamPort}; keepalive 320; keepalive_requests 10000; }
+  upstream default-web-80 { server 127.0.0.1:${upstreamPort}; keepalive 320; keepalive_requests 10000; keepalive_timeout 60s; }
   server { listen 127.0.0.1:${nginxHttp}; listen 127.0.0.1:${nginxHttps} ssl http2; server_name ${HOST};
     ssl_certificate ${dir}/tls.crt; ssl_certificate_key ${dir}/tls.key;
     location / {
+      set $proxy_upstream_name "default-web-80"; set $proxy_alternative_upstream_name "";
       proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;
       proxy_set_header X-Request-ID $request_id; proxy_set_header X-Real-IP $remote_addr;
       proxy_set_header X-Forwarded-For $remote_addr; proxy_set_header X-Forwarded-Host $host;
       proxy_set_header X-Forwarded-Port $server_port; proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Scheme $scheme; proxy_buffering off;
+      proxy_set_header X-Forwarded-Scheme $scheme; proxy_set_header X-Scheme $scheme;
+      proxy_buffering off;
       proxy_pass http://default-web-80; } } }\n`,
     );
     for (const conf of ["upstream.conf", "proxy.conf"]) {
@@ -165,77 +255,53 @@ http { ${temps.replace(/NAME/g, "px")} access_log off; server_tokens off; keepal
     }
     await waitListening(upstreamPort);
     await waitListening(nginxHttps);
-
-    const config = controllerConfig(
-      await selfSigned({
-        commonName: "Kubernetes Ingress Controller Fake Certificate",
-        dnsNames: ["ingress.local"],
-        keyType: "rsa",
-        id: "default",
-      }),
-    );
-    const table = buildRoutes(
-      [
-        ingress("web", {
-          tls: [{ hosts: [HOST], secretName: "bench-tls" }],
-          annotations: { "nginx.ingress.kubernetes.io/ssl-redirect": "false" },
-          rules: [{ host: HOST, paths: [{ path: "/", service: "web" }] }],
-        }),
-      ],
-      [ingressClass("nginx")],
-      [service("web", { port: 80 })],
-      [endpointSlice("web", [{ ip: "127.0.0.1" }], { port: upstreamPort })],
-      [tlsSecret("bench-tls", cert)],
-      config,
-    );
-    server = new IngressServer({
-      table,
-      logger: pino({ level: "silent" }),
-      metrics: new IngressMetrics({
-        controllerClass: "k8s.io/ingress-nginx",
-        controllerNamespace: "bench",
-        controllerPod: "bench",
-      }),
-      accessLog: null,
-      httpPort: 0,
-      httpsPort: 0,
-      address: "127.0.0.1",
-    });
-    const ports = await server.start();
+    const klab = await startKlab({ dir, upstreamPort });
+    children.push(klab.proc);
 
     const cases: Array<[string, (port: number) => string, number, number, string[]]> = [
-      ["HTTP keep-alive", (p) => `http://127.0.0.1:${p}/`, ports.http, nginxHttp, []],
-      ["HTTPS keep-alive", (p) => `https://127.0.0.1:${p}/`, ports.https, nginxHttps, []],
+      ["HTTP keep-alive", (p) => `http://127.0.0.1:${p}/`, klab.http, nginxHttp, []],
+      ["HTTPS keep-alive", (p) => `https://127.0.0.1:${p}/`, klab.https, nginxHttps, []],
       [
         "TLS handshakes (new connection per request)",
         (p) => `https://127.0.0.1:${p}/`,
-        ports.https,
+        klab.https,
         nginxHttps,
         ["-H", "Connection: close"],
       ],
     ];
     process.stdout.write(
-      `ingress benchmark: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, one worker each, upstream nginx "ok", RSA-2048 certificate\n`,
+      `ingress benchmark: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, one nginx worker vs one Node process, ` +
+        `both with upstream keep-alive and an access log, upstream nginx "ok", RSA-2048 certificate\n`,
     );
     process.stdout.write(
-      `${"case".padEnd(46)} ${"klab req/s".padStart(11)} ${"p99".padStart(9)} ${"nginx req/s".padStart(12)} ${"p99".padStart(9)} ${"ratio".padStart(6)}\n`,
+      `${"case".padEnd(46)} ${"klab req/s".padStart(11)} ${"p99".padStart(9)} ${"nginx req/s".padStart(12)} ${"p99".padStart(9)} ${"ratio".padStart(6)} ${"load".padStart(5)}\n`,
     );
     const proxyPid = children[1].pid!;
+    const klabPid = klab.proc.pid!;
     const cpuRows: string[] = [];
+    // Warm up the JIT and the upstream pools before anything is measured.
+    await run("wrk", [
+      "-t1",
+      `-c${CONNECTIONS}`,
+      "-d2s",
+      "-H",
+      `Host: ${HOST}`,
+      `http://127.0.0.1:${klab.http}/`,
+    ]);
     for (const [name, url, ours, theirs, extra] of cases) {
-      const c0 = process.cpuUsage();
+      const k0 = treeCpuSeconds(klabPid);
       const a = await wrk(url(ours), extra);
-      const c1 = process.cpuUsage(c0);
+      const k1 = treeCpuSeconds(klabPid);
       const n0 = treeCpuSeconds(proxyPid);
       const b = await wrk(url(theirs), extra);
       const n1 = treeCpuSeconds(proxyPid);
-      const ourUs = (c1.user + c1.system) / a.requests;
+      const ourUs = ((k1 - k0) * 1e6) / a.requests;
       const theirUs = ((n1 - n0) * 1e6) / b.requests;
       cpuRows.push(
         `${name.padEnd(46)} ${ourUs.toFixed(0).padStart(11)} ${theirUs.toFixed(0).padStart(12)} ${(theirUs / ourUs).toFixed(2).padStart(6)}`,
       );
       process.stdout.write(
-        `${name.padEnd(46)} ${a.rps.toFixed(0).padStart(11)} ${(a.p99ms.toFixed(2) + "ms").padStart(9)} ${b.rps.toFixed(0).padStart(12)} ${(b.p99ms.toFixed(2) + "ms").padStart(9)} ${(a.rps / b.rps).toFixed(2).padStart(6)}\n`,
+        `${name.padEnd(46)} ${a.rps.toFixed(0).padStart(11)} ${(a.p99ms.toFixed(2) + "ms").padStart(9)} ${b.rps.toFixed(0).padStart(12)} ${(b.p99ms.toFixed(2) + "ms").padStart(9)} ${(a.rps / b.rps).toFixed(2).padStart(6)} ${loadAverage().padStart(5)}\n`,
       );
       if (a.errors || b.errors) process.stdout.write(`  errors: klab [${a.errors}] nginx [${b.errors}]\n`);
     }
@@ -247,8 +313,8 @@ http { ${temps.replace(/NAME/g, "px")} access_log off; server_tokens off; keepal
       `${"case".padEnd(46)} ${"klab µs/req".padStart(11)} ${"nginx µs/req".padStart(12)} ${"ratio".padStart(6)}\n`,
     );
     for (const row of cpuRows) process.stdout.write(row + "\n");
+    process.stdout.write(`(load average after the run: ${readFileSync("/proc/loadavg", "utf8").trim()})\n`);
   } finally {
-    await server?.stop(1000);
     for (const c of children) c.kill("SIGTERM");
     await Promise.all(
       children.map((c) => (c.exitCode === null ? new Promise((r) => c.once("exit", r)) : undefined)),
@@ -256,3 +322,7 @@ http { ${temps.replace(/NAME/g, "px")} access_log off; server_tokens off; keepal
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+if (process.env[CHILD_ENV]) await child(JSON.parse(process.env[CHILD_ENV]) as ChildConfig);
+
+export default bench;

@@ -1,7 +1,8 @@
 /**
- * One attempt to an upstream endpoint: HTTP/1.1 (keep-alive agents), HTTPS, or gRPC over h2c /
- * h2. Resolves when the response head arrives; rejects with an UpstreamError that says whether
- * the failure was a timeout (504) or an error (502) and whether a retry is safe.
+ * One attempt to an upstream endpoint: HTTP/1.1 (upstream-h1.ts's keep-alive pool), HTTPS
+ * (a keep-alive agent), or gRPC over h2c / h2. Resolves when the response head arrives; rejects
+ * with an UpstreamError that says whether the failure was a timeout (504) or an error (502) and
+ * whether a retry is safe.
  */
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http";
 import https from "node:https";
@@ -10,22 +11,40 @@ import type { Readable } from "node:stream";
 import type { BackendProtocol } from "../annotations/backend-protocol.ts";
 import type { ProxyTimeouts } from "../annotations/proxy-timeouts.ts";
 import type { UpstreamEndpoint } from "../model.ts";
+import { H1Pool, UpstreamError, type BodySink, type UpstreamBody } from "./upstream-h1.ts";
 
-export class UpstreamError extends Error {
-  constructor(
-    readonly kind: "error" | "timeout",
-    message: string,
-    /** true when the request never reached the upstream (connect failed, or a stale keep-alive socket) */
-    readonly safeToRetry: boolean,
-  ) {
-    super(message);
+/** A Node stream as an UpstreamBody (the HTTPS and HTTP/2 upstreams). */
+class StreamBody implements UpstreamBody {
+  constructor(private readonly stream: Readable) {}
+  complete(): undefined {
+    return undefined;
+  }
+  pipe(sink: BodySink): void {
+    const s = this.stream;
+    s.on("data", (c: Buffer) => {
+      if (!sink.data(c)) s.pause();
+    });
+    s.on("end", () => sink.end());
+    s.on("error", (err) => sink.error(err));
+  }
+  pause(): void {
+    this.stream.pause();
+  }
+  resume(): void {
+    this.stream.resume();
+  }
+  destroy(): void {
+    if (!this.stream.readableEnded) this.stream.destroy();
   }
 }
+
+export { UpstreamError };
+export type { BodySink, UpstreamBody };
 
 export interface UpstreamResponse {
   status: number;
   headers: IncomingHttpHeaders;
-  body: Readable;
+  body: UpstreamBody;
   /** HTTP/2 trailers (gRPC status), once the body ended */
   trailers(): Record<string, string | string[]> | undefined;
 }
@@ -54,10 +73,21 @@ export class UpstreamPool {
     rejectUnauthorized: false,
   });
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
+  private readonly plain = new H1Pool();
 
   attempt(o: AttemptOptions): Promise<UpstreamResponse> {
     if (o.protocol === "GRPC" || o.protocol === "GRPCS") return this.attemptH2(o);
-    return this.attemptH1(o);
+    if (o.protocol === "HTTPS") return this.attemptH1(o);
+    return this.plain.request({
+      ip: o.endpoint.ip,
+      port: o.endpoint.port,
+      method: o.method,
+      target: o.target,
+      headers: o.headers,
+      body: o.body,
+      connectTimeoutMs: o.timeouts.connectSeconds * 1000,
+      readTimeoutMs: o.timeouts.readSeconds * 1000,
+    }) as Promise<UpstreamResponse>;
   }
 
   private attemptH1(o: AttemptOptions): Promise<UpstreamResponse> {
@@ -135,7 +165,7 @@ export class UpstreamPool {
         resolve({
           status: res.statusCode ?? 502,
           headers: res.headers,
-          body: res,
+          body: new StreamBody(res),
           trailers: () =>
             Object.keys(res.trailers).length ? (res.trailers as Record<string, string>) : undefined,
         });
@@ -212,7 +242,7 @@ export class UpstreamPool {
         resolve({
           status: Number(h[":status"] ?? 502),
           headers: out,
-          body: stream,
+          body: new StreamBody(stream),
           trailers: () => trailers,
         });
       });
@@ -223,6 +253,7 @@ export class UpstreamPool {
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+    this.plain.close();
     for (const s of this.sessions.values()) s.destroy();
     this.sessions.clear();
   }

@@ -28,7 +28,7 @@ export interface IngressServerOptions {
   logger: Logger;
   metrics: IngressMetrics;
   /** where access log lines go (ingress-nginx: stdout); null turns the access log off */
-  accessLog: NodeJS.WritableStream | null;
+  accessLog: { write(line: string): unknown } | null;
   httpPort: number;
   httpsPort: number;
   /** listen address; default 0.0.0.0 */
@@ -459,17 +459,13 @@ export class IngressServer {
           : [...(Array.isArray(existing) ? existing : [String(existing)]), setCookie];
     }
     const last = attempts[attempts.length - 1];
-    let bodyBytes = 0;
     const upstreamBody = response.body;
-    upstreamBody.on("data", (c: Buffer) => (bodyBytes += c.length));
+    const status = response.status;
     try {
-      if (req.httpVersionMajor < 2)
-        (res as ServerResponse).writeHead(
-          response.status,
-          reason(response.status) === "Unknown" ? undefined : reason(response.status),
-          out,
-        );
-      else res.writeHead(response.status, out);
+      if (req.httpVersionMajor < 2) {
+        const text = reason(status);
+        (res as ServerResponse).writeHead(status, text === "Unknown" ? undefined : text, out);
+      } else res.writeHead(status, out);
     } catch (err) {
       upstreamBody.destroy();
       this.log.warn(
@@ -480,26 +476,48 @@ export class IngressServer {
       this.finish(req, res, started, 502, d, attempts, requestId);
       return;
     }
+    // A body that has already arrived whole goes out with the head in one write.
+    const whole = upstreamBody.complete();
+    if (whole !== undefined) {
+      last.responseLength = whole.length;
+      last.responseTime = (performance.now() - attemptStart) / 1000;
+      res.end(whole);
+      this.finish(req, res, started, status, d, attempts, requestId);
+      return;
+    }
+    let bodyBytes = 0;
     const trailersOf = response.trailers;
-    upstreamBody.on("end", () => {
-      const t = trailersOf();
-      if (t && req.httpVersionMajor >= 2)
-        (res as http2.Http2ServerResponse).addTrailers(t as OutgoingHttpHeaders);
-      res.end();
-    });
-    upstreamBody.on("error", () => res.destroy());
-    upstreamBody.on("data", (c: Buffer) => {
-      if (!(res as ServerResponse).write(c)) {
-        upstreamBody.pause();
-        (res as ServerResponse).once("drain", () => upstreamBody.resume());
-      }
+    const w = res as ServerResponse;
+    const onDrain = (): void => upstreamBody.resume();
+    upstreamBody.pipe({
+      data: (c) => {
+        bodyBytes += c.length;
+        if (w.write(c)) return true;
+        w.once("drain", onDrain);
+        return false;
+      },
+      end: () => {
+        last.responseLength = bodyBytes;
+        last.responseTime = (performance.now() - attemptStart) / 1000;
+        const t = trailersOf();
+        if (t && req.httpVersionMajor >= 2)
+          (res as http2.Http2ServerResponse).addTrailers(t as OutgoingHttpHeaders);
+        res.end();
+      },
+      error: () => {
+        last.responseLength = bodyBytes;
+        last.responseTime = (performance.now() - attemptStart) / 1000;
+        res.destroy();
+      },
     });
     res.once("close", () => {
-      if (!upstreamBody.readableEnded) upstreamBody.destroy();
-      last.responseLength = bodyBytes;
-      last.responseTime = (performance.now() - attemptStart) / 1000;
-      this.finish(req, res, started, response!.status, d, attempts, requestId, true);
+      if (last.responseLength === undefined) {
+        last.responseLength = bodyBytes;
+        last.responseTime = (performance.now() - attemptStart) / 1000;
+      }
+      upstreamBody.destroy();
     });
+    this.finish(req, res, started, status, d, attempts, requestId);
   }
 
   /** Access log line and metrics, once per request. */
