@@ -8,12 +8,31 @@ import type { Pod } from "@klab/api";
 import { startApiServer } from "../support/apiserver.ts";
 import { startNode } from "../e2e/node-agent-support.ts";
 import { existsSync } from "node:fs";
+import { loadavg } from "node:os";
 
 const PODS = 50;
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+const load = () => `load ${loadavg()[0].toFixed(2)}`;
+
+/** The agent's "pod start phases" log lines for these pods: p50/p95 per phase. */
+function phases(log: string, names: (n: string) => boolean): string {
+  const per = new Map<string, number[]>();
+  for (const line of log.split("\n")) {
+    if (!line.includes('"pod start phases"')) continue;
+    try {
+      const o = JSON.parse(line) as { pod: string; phases: Record<string, number> };
+      if (!names(o.pod.split("/")[1])) continue;
+      for (const [k, v] of Object.entries(o.phases)) per.set(k, [...(per.get(k) ?? []), v]);
+    } catch {
+      /* not one of ours */
+    }
+  }
+  return [...per].map(([k, v]) => `${k} ${pct(v, 50)}/${pct(v, 95)}`).join(", ");
 }
 
 async function run(podNetwork: "tun" | "bridge"): Promise<void> {
@@ -64,8 +83,9 @@ async function run(podNetwork: "tun" | "bridge"): Promise<void> {
     ]);
     const ms = [...ready.entries()].map(([n, t]) => t - created.get(n)!);
     console.log(
-      `pod start (create → Ready), ${PODS} pods at once, ${podNetwork} network: p50 ${pct(ms, 50)} ms, p95 ${pct(ms, 95)} ms, max ${Math.max(...ms)} ms`,
+      `pod start (create → Ready), ${PODS} pods at once, ${podNetwork} network: p50 ${pct(ms, 50)} ms, p95 ${pct(ms, 95)} ms, max ${Math.max(...ms)} ms (${load()})`,
     );
+    console.log(`  agent phases p50/p95 ms: ${phases(node.log(), (n) => n.startsWith("bench-"))}`);
     // one pod alone, on a quiet node
     const t0 = Date.now();
     await client.create<Pod>({
@@ -88,7 +108,11 @@ async function run(podNetwork: "tun" | "bridge"): Promise<void> {
       if (p?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    console.log(`pod start, one pod on a quiet node, ${podNetwork} network: ${Date.now() - t0} ms`);
+    console.log(
+      `pod start, one pod on a quiet node, ${podNetwork} network: ${Date.now() - t0} ms (${load()})`,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    console.log(`  agent phases ms: ${phases(node.log(), (n) => n === "solo")}`);
   } finally {
     await client.close();
     await node.cleanup();
@@ -101,6 +125,8 @@ export default async function (): Promise<void> {
     console.log("skipped: needs root and /dev/net/tun");
     return;
   }
-  await run("tun");
-  await run("bridge");
+  // KLAB_BENCH_POD_NETWORK=tun|bridge measures one of them
+  const only = process.env.KLAB_BENCH_POD_NETWORK;
+  if (!only || only === "tun") await run("tun");
+  if (!only || only === "bridge") await run("bridge");
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { processStartTicks } from "../sandbox/sandbox.ts";
@@ -40,6 +40,7 @@ export async function startContainer(
   onExit?: () => void,
 ): Promise<{ run: Omit<ContainerRun, "containerID">; child: ChildProcess }> {
   mkdirSync(dir, { recursive: true });
+  for (const f of ["out", "err", "exit", "pid"]) rmSync(join(dir, f), { force: true });
   const child = spawn("sh", [SHIM, dir, "--", ...argv], { detached: true, stdio: "ignore", env });
   child.unref();
   if (onExit) child.once("exit", onExit);

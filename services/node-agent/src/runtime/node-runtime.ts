@@ -18,6 +18,7 @@ import type { PodNetworkConfig } from "../sandbox/attach.ts";
 import { startSandbox, stopSandbox } from "../sandbox/sandbox.ts";
 import type { PodNetwork } from "../sandbox/pod-network.ts";
 import type { PodRecord } from "./pod-worker.ts";
+import type { StartTrace } from "./start-trace.ts";
 
 export interface AgentConfig {
   nodeName: string;
@@ -113,7 +114,7 @@ export class NodeRuntime {
   }
 
   /** CNI ADD + sandbox: netns, IP, eth0, kubelet's /etc files, the infra process. */
-  async createSandbox(pod: Pod, rec: PodRecord): Promise<void> {
+  async createSandbox(pod: Pod, rec: PodRecord, trace?: StartTrace): Promise<void> {
     if (!this.ipam || !this.podCIDR) throw new Error("node has no podCIDR yet");
     const hostNetwork = !!pod.spec?.hostNetwork;
     const uid = pod.metadata.uid!;
@@ -122,6 +123,7 @@ export class NodeRuntime {
     const volumes = this.volumesOf(pod, dir);
     await volumes.sync(pod);
     const mounts = volumes.mounts(pod);
+    trace?.mark("volumes");
     if (!hostNetwork) {
       if (!rec.podIP) {
         const a = allocate(this.ipam, `${rec.namespace}/${rec.name}/${uid}`);
@@ -131,7 +133,9 @@ export class NodeRuntime {
       }
       rec.netns ??= podNetnsName(this.config.netnsPrefix, this.config.nodeName, uid);
       await createNetns(rec.netns);
+      trace?.mark("netns");
       await this.network.attach(rec.netns, uid, rec.podIP);
+      trace?.mark("network");
     } else {
       rec.podIP = this.config.nodeIP;
     }
@@ -152,6 +156,7 @@ export class NodeRuntime {
       launchers: this.launchersFor(pod),
       mounts,
     });
+    trace?.mark("sandbox");
     this.log.info(
       { pod: `${rec.namespace}/${rec.name}`, podIP: rec.podIP, netns: rec.netns },
       "pod sandbox ready",

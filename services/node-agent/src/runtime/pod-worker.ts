@@ -18,6 +18,7 @@ import {
 import { ProbeState, runProbe } from "./probes.ts";
 import { enterPodArgs, sandboxAlive, type SandboxHandle } from "../sandbox/sandbox.ts";
 import type { NodeRuntime } from "./node-runtime.ts";
+import { StartTrace } from "./start-trace.ts";
 
 /** What survives an agent restart for one container. */
 interface ContainerRecord {
@@ -57,6 +58,14 @@ const VOLUME_SYNC_MS = 10_000;
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
 
+/** Whether a's resourceVersion is older than b's (when both are the API server's numbers). */
+function olderThan(a: Pod, b: Pod): boolean {
+  const x = a.metadata.resourceVersion;
+  const y = b.metadata.resourceVersion;
+  if (!x || !y || !/^\d+$/.test(x) || !/^\d+$/.test(y)) return false;
+  return BigInt(x) < BigInt(y);
+}
+
 /** kubelet's per-pod worker: makes the runtime match the pod spec and reports status. */
 export class PodWorker {
   readonly dir: string;
@@ -69,11 +78,15 @@ export class PodWorker {
   private pending = false;
   private timer?: NodeJS.Timeout;
   private lastStatus = "";
+  private reporting?: Promise<void>;
+  private reportAgain = false;
   private terminating = false;
   private stopped = false;
   private sandboxError?: string;
   private exitPendingSince: Record<string, number> = {};
   private networkAttached = false;
+  /** until the pod first reports Ready; none for a pod adopted after an agent restart */
+  private trace?: StartTrace;
 
   constructor(
     private pod: Pod,
@@ -91,6 +104,7 @@ export class PodWorker {
     };
     mkdirSync(this.dir, { recursive: true });
     if (adopted) this.adoptRunning();
+    else this.trace = new StartTrace();
   }
 
   get key(): string {
@@ -172,6 +186,7 @@ export class PodWorker {
       await this.terminate();
       return;
     }
+    this.trace?.mark("queued");
     let next = 2000;
     if (
       this.record.sandbox &&
@@ -188,7 +203,7 @@ export class PodWorker {
     }
     if (!this.record.sandbox || !sandboxAlive(this.record.sandbox)) {
       try {
-        await this.rt.createSandbox(this.pod, this.record);
+        await this.rt.createSandbox(this.pod, this.record, this.trace);
         this.networkAttached = true;
         this.sandboxError = undefined;
         this.persist();
@@ -201,7 +216,7 @@ export class PodWorker {
           "FailedCreatePodSandBox",
           `Failed to create pod sandbox: ${this.sandboxError}`,
         );
-        await this.report();
+        this.report();
         this.scheduleIn(5000);
         return;
       }
@@ -263,7 +278,7 @@ export class PodWorker {
       }
       await this.startOne(c, rec, live);
     }
-    await this.report();
+    this.report();
     this.scheduleIn(next);
   }
 
@@ -327,6 +342,7 @@ export class PodWorker {
       rec.env = containerEnv;
       rec.image = image.ref.normalized;
       rec.imageID = image.imageID;
+      this.trace?.mark("spawn");
       live.waiting = undefined;
       live.started = !c.startupProbe;
       live.ready = false;
@@ -379,6 +395,7 @@ export class PodWorker {
           this.rt.event(this.pod, "Warning", "Unhealthy", `${label} probe failed: ${r.output}`.trim());
         }
         if (kind === "readiness" && before !== after) {
+          if (after) this.trace?.mark("readiness");
           live.ready = after;
           this.kick();
         }
@@ -502,21 +519,45 @@ export class PodWorker {
     });
   }
 
-  private async report(): Promise<void> {
+  /**
+   * Sends the pod's status if it changed, without holding up the sync: while a write is in flight,
+   * further changes fold into one write of the latest status when it returns (kubelet's status
+   * manager also writes only the newest status it has).
+   */
+  private report(): void {
+    if (this.reporting) {
+      this.reportAgain = true;
+      return;
+    }
     const status = this.computeStatus();
     const text = JSON.stringify({
       ...status,
       conditions: status.conditions?.map((c) => ({ ...c, lastTransitionTime: undefined })),
     });
     if (text === this.lastStatus) return;
-    try {
-      const updated = await this.rt.updateStatus(this.pod, status);
-      if (updated) this.pod = updated;
-      this.lastStatus = text;
-    } catch (err) {
-      this.rt.log.warn({ pod: this.key, err: String(err) }, "status update failed");
-      this.scheduleIn(1000);
-    }
+    this.reporting = (async () => {
+      try {
+        const updated = await this.rt.updateStatus(this.pod, status);
+        // an informer update that arrived meanwhile (a deletion, say) is newer: keep it
+        if (updated && !olderThan(updated, this.pod)) this.pod = updated;
+        this.lastStatus = text;
+        if (this.trace && status.conditions?.some((c) => c.type === "Ready" && c.status === "True")) {
+          this.trace.mark("status");
+          const t = this.trace.finish();
+          this.trace = undefined;
+          if (t) this.rt.log.info({ pod: this.key, ...t }, "pod start phases");
+        }
+      } catch (err) {
+        this.rt.log.warn({ pod: this.key, err: String(err) }, "status update failed");
+        this.scheduleIn(1000);
+      } finally {
+        this.reporting = undefined;
+        if (this.reportAgain && !this.stopped) {
+          this.reportAgain = false;
+          this.report();
+        }
+      }
+    })();
   }
 
   /** For exec and probes: how to enter a running container and its environment. */
@@ -566,6 +607,7 @@ export class PodWorker {
     );
     await this.rt.destroySandbox(this.record);
     this.stop();
+    await this.reporting;
     rmSync(this.dir, { recursive: true, force: true });
     await this.rt.finalDelete(this.pod);
   }

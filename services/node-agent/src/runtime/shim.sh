@@ -3,9 +3,9 @@
 # output to DIR/log in the CRI log format (RFC3339Nano time, stream, tag, line), and records its
 # pid and exit code in files. It outlives the agent, so a restarted agent can adopt the container.
 # usage: shim.sh DIR -- COMMAND...
+# DIR is fresh (the agent clears it), so starting takes no more processes than the fifos need.
 dir=$1
 shift 2
-rm -f "$dir/out" "$dir/err" "$dir/exit"
 mkfifo "$dir/out" "$dir/err"
 logger() {
   while IFS= read -r line || [ -n "$line" ]; do
@@ -16,7 +16,8 @@ logger stdout <"$dir/out" &
 logger stderr <"$dir/err" &
 setsid "$@" >"$dir/out" 2>"$dir/err" </dev/null &
 pid=$!
-echo "$pid" >"$dir/pid.tmp" && mv "$dir/pid.tmp" "$dir/pid"
+# one write(2) of a few bytes: the agent reads either nothing yet or the whole pid
+echo "$pid" >"$dir/pid"
 wait "$pid"
 code=$?
 # like the end of a pid namespace: what the container left running in its group goes with it

@@ -233,24 +233,28 @@ export class PodVolumes {
     const ns = pod.metadata.namespace ?? "default";
     const changed: string[] = [];
     mkdirSync(this.podDir, { recursive: true });
-    for (const v of pod.spec?.volumes ?? []) {
-      const where = `MountVolume.SetUp failed for volume "${v.name}"`;
-      try {
-        if (v.hostPath) {
-          this.hostPath(v.hostPath.path, v.hostPath.type ?? "");
-          continue;
+    // every volume's sources are fetched at once; the first volume (in spec order) that fails is reported
+    const results = await Promise.allSettled(
+      (pod.spec?.volumes ?? []).map(async (v) => {
+        const where = `MountVolume.SetUp failed for volume "${v.name}"`;
+        try {
+          if (v.hostPath) {
+            this.hostPath(v.hostPath.path, v.hostPath.type ?? "");
+            return;
+          }
+          const dir = this.volumePath(v);
+          if (v.emptyDir) {
+            mkdirSync(dir, { recursive: true, mode: 0o777 });
+            return;
+          }
+          const files = await this.contents(pod, ns, v);
+          if (atomicWrite(dir, files)) changed.push(v.name);
+        } catch (err) {
+          throw new VolumeError(`${where} : ${(err as Error).message}`);
         }
-        const dir = this.volumePath(v);
-        if (v.emptyDir) {
-          mkdirSync(dir, { recursive: true, mode: 0o777 });
-          continue;
-        }
-        const files = await this.contents(pod, ns, v);
-        if (atomicWrite(dir, files)) changed.push(v.name);
-      } catch (err) {
-        throw new VolumeError(`${where} : ${(err as Error).message}`);
-      }
-    }
+      }),
+    );
+    for (const r of results) if (r.status === "rejected") throw r.reason;
     writeFileSync(join(this.podDir, "tokens.json"), JSON.stringify(Object.fromEntries(this.tokens)));
     return changed;
   }
@@ -307,15 +311,17 @@ export class PodVolumes {
     if (v.downwardAPI) return downward(pod, v.downwardAPI.items ?? [], v.downwardAPI.defaultMode ?? 0o644);
     const out: Files = new Map();
     const mode = v.projected?.defaultMode ?? 0o644;
-    for (const raw of (v.projected?.sources ?? []) as Array<Record<string, any>>) {
-      let part: Files;
-      if (raw.serviceAccountToken) part = await this.token(pod, v.name, raw.serviceAccountToken, mode);
-      else if (raw.configMap) part = await this.configMap(ns, raw.configMap, mode);
-      else if (raw.secret) part = await this.secret(ns, raw.secret, mode);
-      else if (raw.downwardAPI) part = downward(pod, raw.downwardAPI.items ?? [], mode);
-      else throw new VolumeError(`projected source ${JSON.stringify(Object.keys(raw))} is not supported`);
-      for (const [k, f] of part) out.set(k, f);
-    }
+    // the sources' API requests go out together; later sources still win a path, as in order
+    const parts = await Promise.all(
+      ((v.projected?.sources ?? []) as Array<Record<string, any>>).map(async (raw): Promise<Files> => {
+        if (raw.serviceAccountToken) return this.token(pod, v.name, raw.serviceAccountToken, mode);
+        if (raw.configMap) return this.configMap(ns, raw.configMap, mode);
+        if (raw.secret) return this.secret(ns, raw.secret, mode);
+        if (raw.downwardAPI) return downward(pod, raw.downwardAPI.items ?? [], mode);
+        throw new VolumeError(`projected source ${JSON.stringify(Object.keys(raw))} is not supported`);
+      }),
+    );
+    for (const part of parts) for (const [k, f] of part) out.set(k, f);
     return out;
   }
 

@@ -1,5 +1,5 @@
 import { gatewayOf, parseCIDR } from "../core/ipam.ts";
-import { ip } from "./run.ts";
+import { ip, ipBatch } from "./run.ts";
 
 /**
  * How a pod's eth0 reaches its node. This is the one place that knows: today a veth pair into a
@@ -55,28 +55,36 @@ export async function attachPodNetwork(
     () => false,
   );
   if (!hasEth0) {
-    await ip(cfg.nodeNetns, ["link", "del", hostVeth]).catch(() => undefined);
-    await ip(cfg.nodeNetns, [
-      "link",
-      "add",
-      hostVeth,
-      "mtu",
-      String(cfg.mtu),
-      "type",
-      "veth",
-      "peer",
-      "name",
-      "eth0",
-      "mtu",
-      String(cfg.mtu),
-      "netns",
-      podNetns,
+    const mtu = String(cfg.mtu);
+    const add = [
+      [
+        "link",
+        "add",
+        hostVeth,
+        "mtu",
+        mtu,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "mtu",
+        mtu,
+        "netns",
+        podNetns,
+      ],
+      ["link", "set", hostVeth, "master", cfg.bridge, "up"],
+    ];
+    // a host end left over from an earlier attempt is replaced
+    await ipBatch(cfg.nodeNetns, add).catch(async () => {
+      await ip(cfg.nodeNetns, ["link", "del", hostVeth]).catch(() => undefined);
+      await ipBatch(cfg.nodeNetns, add);
+    });
+    await ipBatch(podNetns, [
+      ["addr", "add", `${podIP}/${prefix}`, "dev", "eth0"],
+      ["link", "set", "eth0", "up"],
+      ...cfg.routes.map((dst) => ["route", "replace", dst, "via", gateway, "dev", "eth0"]),
     ]);
-    await ip(cfg.nodeNetns, ["link", "set", hostVeth, "master", cfg.bridge, "up"]);
-    await ip(podNetns, ["addr", "add", `${podIP}/${prefix}`, "dev", "eth0"]);
-    await ip(podNetns, ["link", "set", "eth0", "up"]);
-    for (const dst of cfg.routes)
-      await ip(podNetns, ["route", "replace", dst, "via", gateway, "dev", "eth0"]);
   }
   return { hostVeth, podIP, gateway };
 }

@@ -67,19 +67,77 @@ export function resolveMounts(mounts: PodMount[]): ResolvedMount[] {
     .sort((a, b) => a.target.split("/").length - b.target.split("/").length);
 }
 
-/** The mounts file pod-root.sh reads: kind, source, target, anchor, ro|rw, tab-separated. */
-export function formatMounts(mounts: ResolvedMount[]): string {
-  for (const m of mounts) {
+/** A path as fstab(5) spells it: whitespace and backslashes octal-escaped. */
+export function fstabPath(p: string): string {
+  return p.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+}
+
+function fstabLine(source: string, target: string, type: string, options: string): string {
+  return `${fstabPath(source)} ${fstabPath(target)} ${type} ${options} 0 0\n`;
+}
+
+/** What pod-root.sh mounts, as fstab files for `mount --all --fstab`, one mount(8) run each. */
+export interface MountPlan {
+  /** the node's top-level directories, rbound into the root, and the overlays' tmpfs */
+  base: string;
+  /** how many overlays: pod-root.sh makes their upper and work directories in the tmpfs */
+  overlays: number;
+  /**
+   * Volume chunks in order. A chunk's `files` are file mount points to create (after the mounts
+   * before them, which may be the overlay they live in) before the chunk's fstab is mounted.
+   */
+  chunks: Array<{ files: string[]; fstab: string }>;
+}
+
+/**
+ * Plans the pod's mounts: `root` mirrors the node's / (its top-level directories), each volume
+ * is bound at its target, and a mount point that does not exist on the node is made in a private
+ * overlay on its deepest existing directory, so the node's own directories are never written to.
+ * `etcFiles` (resolv.conf, hosts, hostname: source -> path under /etc) come last, over any volume.
+ */
+export function planMounts(opts: {
+  root: string;
+  files: string;
+  topLevelDirs: string[];
+  mounts: ResolvedMount[];
+  etcFiles: Array<{ source: string; target: string }>;
+}): MountPlan {
+  const { root, files } = opts;
+  for (const m of opts.mounts) {
     for (const f of [m.source, m.target, m.anchor]) {
       if (/[\t\n,:]/.test(f))
         throw new Error(`mount path ${JSON.stringify(f)} has a tab, newline, comma or colon`);
     }
   }
-  return mounts
-    .map((m) => [m.kind, m.source, m.target, m.anchor, m.readOnly ? "ro" : "rw"].join("\t") + "\n")
-    .join("");
-}
-
-export function writeMountsFile(file: string, mounts: PodMount[]): void {
-  writeFileSync(file, formatMounts(resolveMounts(mounts)));
+  let base = opts.topLevelDirs.map((d) => fstabLine(`/${d}`, `${root}/${d}`, "none", "rbind")).join("");
+  const chunks: MountPlan["chunks"] = [];
+  let chunk = { files: [] as string[], fstab: "" };
+  const overlays: string[] = [];
+  for (const m of opts.mounts) {
+    if (
+      m.anchor !== m.target &&
+      m.anchor !== "/" &&
+      !overlays.some((o) => `${m.anchor}/`.startsWith(`${o}/`))
+    ) {
+      overlays.push(m.anchor);
+      const n = overlays.length;
+      chunk.fstab += fstabLine(
+        `klab-pod-${n}`,
+        `${root}${m.anchor}`,
+        "overlay",
+        `lowerdir=${m.anchor},upperdir=${files}/ovl/${n}/upper,workdir=${files}/ovl/${n}/work`,
+      );
+    }
+    const options = ["bind", ...(m.readOnly ? ["ro"] : []), ...(m.kind === "dir" ? ["X-mount.mkdir"] : [])];
+    if (m.kind === "file") {
+      // a file mount point is made by pod-root.sh, after the mounts it may live in
+      if (chunk.fstab) chunks.push(chunk);
+      chunk = { files: [`${root}${m.target}`], fstab: "" };
+    }
+    chunk.fstab += fstabLine(m.source, `${root}${m.target}`, "none", options.join(","));
+  }
+  for (const f of opts.etcFiles) chunk.fstab += fstabLine(f.source, `${root}${f.target}`, "none", "bind");
+  if (chunk.fstab) chunks.push(chunk);
+  if (overlays.length) base += fstabLine("klab-ovl", `${files}/ovl`, "tmpfs", "mode=0700,X-mount.mkdir");
+  return { base, overlays: overlays.length, chunks };
 }

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { ip, run } from "./run.ts";
+import { run } from "./run.ts";
 
 /** The pod's network namespace name: klab-<node>-<first 8 of the pod UID>, at most 64 bytes. */
 export function podNetnsName(prefix: string, node: string, uid: string): string {
@@ -14,10 +14,12 @@ export function netnsExists(name: string): boolean {
   return existsSync(netnsPath(name));
 }
 
-/** Creates the namespace with only loopback up: no route anywhere until a network is attached. */
+/**
+ * Creates the namespace: no route anywhere until a network is attached. Its loopback comes up in
+ * the pod's sandbox (pod-root.sh), which runs there anyway, rather than in one more `ip` here.
+ */
 export async function createNetns(name: string): Promise<void> {
   if (!netnsExists(name)) await run("ip", ["netns", "add", name]);
-  await ip(name, ["link", "set", "lo", "up"]);
 }
 
 export async function deleteNetns(name: string): Promise<void> {

@@ -7,7 +7,7 @@ import { ServiceNat, startNatLoader } from "@klab/dataplane/nat/index.ts";
 import { listenFlows, NetworkPolicyStage, PolicyController } from "@klab/dataplane/policy/index.ts";
 import type { KubeClient } from "@klab/client";
 import { FaultController } from "@klab/dataplane/faults/controller.ts";
-import { ip } from "./run.ts";
+import { configurePodInterface, ip } from "./run.ts";
 import { NodePortListeners, steerNodePorts } from "./nodeports.ts";
 import { attachPodNetwork, detachPodNetwork, ensureNodeBridge, type PodNetworkConfig } from "./attach.ts";
 import { netnsPath } from "./netns.ts";
@@ -158,8 +158,7 @@ export class TunNetwork implements PodNetwork {
     const dp = this.dataplane!;
     // persistent, so a restarted agent re-attaches to the same eth0 and the pod keeps its address
     const tun = openTun("eth0", { persist: true, netns: netnsPath(podNetns) });
-    await configureInterface({
-      netns: podNetns,
+    await configurePodInterface(podNetns, {
       name: "eth0",
       cidr: `${podIP}/${this.prefix}`,
       mtu: this.o.mtu,

@@ -7,11 +7,16 @@ import {
   writeFileSync,
   copyFileSync,
   chmodSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  lstatSync,
 } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { netnsPath } from "./netns.ts";
-import { writeMountsFile, type PodMount } from "./mounts.ts";
+import { planMounts, resolveMounts, type PodMount } from "./mounts.ts";
 
 const POD_ROOT_SCRIPT = fileURLToPath(new URL("./pod-root.sh", import.meta.url));
 
@@ -50,6 +55,15 @@ export function processStartTicks(pid: number): string | undefined {
   }
 }
 
+function lexists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function sandboxAlive(h: SandboxHandle): boolean {
   return processStartTicks(h.pid) === h.startTicks;
 }
@@ -64,6 +78,28 @@ export function writeSandboxFiles(dir: string, files: SandboxFiles): void {
 }
 
 /**
+ * The pod's root skeleton, made here rather than by the sandbox script (a process per directory):
+ * a directory for each of the node's top-level directories (the script rbinds them), its
+ * top-level symlinks, and the image launchers. Returns the directories to bind.
+ */
+function makeRootSkeleton(root: string, launchers: Array<[string, string]>): string[] {
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true, mode: 0o755 });
+  chmodSync(root, 0o755);
+  const dirs: string[] = [];
+  for (const e of readdirSync("/", { withFileTypes: true })) {
+    if (e.isSymbolicLink()) {
+      symlinkSync(readlinkSync(`/${e.name}`), join(root, e.name));
+    } else if (e.isDirectory() && e.name !== "lost+found") {
+      mkdirSync(join(root, e.name));
+      dirs.push(e.name);
+    }
+  }
+  for (const [file, name] of launchers) copyFileSync(file, join(root, name));
+  return dirs;
+}
+
+/**
  * Starts the pod's infra process: private mount namespace with kubelet's /etc files and the
  * image launchers at /, UTS namespace with the pod's hostname, inside the pod's netns.
  */
@@ -72,21 +108,38 @@ export function startSandbox(spec: SandboxSpec): Promise<SandboxHandle> {
   const fdir = join(spec.dir, "files");
   mkdirSync(join(fdir, "bin"), { recursive: true });
   const mounts: PodMount[] = [...(spec.mounts ?? [])];
-  const topLevel: string[] = [];
+  const topLevel: Array<[string, string]> = [];
   for (const [name, text] of Object.entries(spec.launchers)) {
     const file = join(fdir, "bin", name.replaceAll("/", "_"));
-    writeFileSync(file, text);
+    writeFileSync(file, text, { mode: 0o755 });
     chmodSync(file, 0o755);
     if (name.includes("/"))
       mounts.push({ source: file, mountPath: `/${name}`, kind: "file", readOnly: true });
-    else topLevel.push(name);
+    else topLevel.push([file, name]);
   }
-  writeMountsFile(join(fdir, "mounts"), mounts);
   const root = join(spec.dir, "root");
-  mkdirSync(root, { recursive: true });
+  const hostNet = spec.netns === undefined;
+  const dirs = makeRootSkeleton(root, topLevel);
+  const plan = planMounts({
+    root,
+    files: fdir,
+    topLevelDirs: dirs.filter((d) => hostNet || d !== "sys"),
+    mounts: resolveMounts(mounts),
+    // a node without one of these files gives its pods none either
+    etcFiles: (["resolv.conf", "hosts", "hostname"] as const)
+      .filter((f) => lexists(`/etc/${f}`))
+      .map((f) => ({ source: join(fdir, f), target: `/etc/${f}` })),
+  });
+  for (const f of readdirSync(fdir))
+    if (/^(fstab|mountpoints)\./.test(f)) rmSync(join(fdir, f), { force: true });
+  writeFileSync(join(fdir, "fstab.base"), plan.base);
+  writeFileSync(join(fdir, "overlays"), `${plan.overlays}\n`);
+  plan.chunks.forEach((c, i) => {
+    writeFileSync(join(fdir, `fstab.${i + 1}`), c.fstab);
+    if (c.files.length) writeFileSync(join(fdir, `mountpoints.${i + 1}`), c.files.join("\n") + "\n");
+  });
   const script = join(spec.dir, "pod-root.sh");
   copyFileSync(POD_ROOT_SCRIPT, script);
-  const hostNet = spec.netns === undefined;
   const nsenter = hostNet ? [] : ["nsenter", `--net=${netnsPath(spec.netns!)}`, "--"];
   const unshare = ["unshare", "--mount", ...(hostNet ? [] : ["--uts"]), "--propagation", "private", "--"];
   const argv = [
@@ -98,7 +151,6 @@ export function startSandbox(spec: SandboxSpec): Promise<SandboxHandle> {
     fdir,
     hostNet ? "" : spec.hostname,
     hostNet ? "1" : "0",
-    ...topLevel,
   ];
   const errFd = openSync(join(spec.dir, "sandbox.log"), "a");
   const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ["ignore", "pipe", errFd] });
