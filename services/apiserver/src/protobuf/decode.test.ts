@@ -78,6 +78,18 @@ describe("Kubernetes protobuf bodies", () => {
     });
   });
 
+  it("decodes the v1 DeleteOptions kubectl drain sends, from meta/v1's schema", () => {
+    const obj = decodeKubernetesProtobuf(
+      envelope("v1", "DeleteOptions", msg(num(1, 30), bytes(4, "Background"))),
+    );
+    expect(obj).toEqual({
+      apiVersion: "v1",
+      kind: "DeleteOptions",
+      gracePeriodSeconds: 30,
+      propagationPolicy: "Background",
+    });
+  });
+
   it("keeps a zero that a Go pointer field carries", () => {
     const obj = decodeKubernetesProtobuf(
       envelope("apps/v1", "Deployment", msg(bytes(1, msg(bytes(1, "z"))), bytes(2, num(1, 0)))),

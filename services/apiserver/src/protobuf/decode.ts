@@ -377,8 +377,10 @@ export function decodeKubernetesProtobuf(body: Uint8Array): Record<string, unkno
         throw new ProtobufError("content encodings are not supported");
     }
     if (!kind) throw new ProtobufError("the object has no kind");
-    const type = `${packageOf(apiVersion)}.${kind}`;
-    if (!schema[type]) throw new ProtobufError(`no protobuf schema for ${apiVersion}, Kind=${kind}`);
+    // Options kinds (DeleteOptions, …) live in meta/v1 but are registered in every group
+    // version: kubectl drain sends a "v1" DeleteOptions.
+    const type = [`${packageOf(apiVersion)}.${kind}`, `${META}.${kind}`].find((t) => schema[t]);
+    if (!type) throw new ProtobufError(`no protobuf schema for ${apiVersion}, Kind=${kind}`);
     const obj = decodeMessage(type, raw ?? new Uint8Array(), 0) as Record<string, unknown>;
     return { apiVersion, kind, ...obj };
   } catch (e) {
