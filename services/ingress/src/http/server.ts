@@ -531,6 +531,8 @@ export class IngressServer {
     requestId: string,
     alreadyClosed = false,
   ): void {
+    // An HTTP/2 request forgets its peer once the stream closes: read $remote_addr now.
+    const remoteAddr = plainAddress(req.socket?.remoteAddress ?? "-");
     const done = (): void => {
       this.inFlight--;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -559,7 +561,7 @@ export class IngressServer {
       if (!this.opts.accessLog || upstreamName === "upstream-default-backend") return;
       this.opts.accessLog.write(
         formatAccessLog({
-          remoteAddr: plainAddress(req.socket?.remoteAddress ?? "-"),
+          remoteAddr,
           remoteUser: basicUser(header(req, "authorization")),
           time: new Date(),
           request: `${req.method} ${req.url} HTTP/${req.httpVersion}`,
