@@ -5,7 +5,7 @@
  */
 import type { KubeObject } from "@klab/api";
 import { ApiError, type KubeClient } from "@klab/client";
-import { corednsObjects, ingressNginxObjects, kubeProxyObjects, type ClusterSettings } from "./system.ts";
+import { systemObjects, type ClusterSettings } from "./system.ts";
 import { exampleObjects } from "./example.ts";
 
 export { guideCorefile, type ClusterSettings } from "./system.ts";
@@ -40,7 +40,7 @@ export async function installAddons(
   settings: ClusterSettings,
   options: { example: boolean },
 ): Promise<string[]> {
-  const objects = [...kubeProxyObjects(settings), ...corednsObjects(settings), ...ingressNginxObjects()];
+  const objects = systemObjects(settings);
   if (options.example) objects.push(...(await exampleObjects()));
   return ensureObjects(client, objects);
 }

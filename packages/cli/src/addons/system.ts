@@ -2,8 +2,9 @@
  * The lab's system components, as objects in the API like kubeadm and the ingress-nginx chart
  * create them: kube-proxy (DaemonSet + ConfigMap), CoreDNS (Deployment, Service kube-dns,
  * ConfigMap with the reference guide's Corefile), and ingress-nginx (Deployment behind a
- * LoadBalancer Service, IngressClass `nginx` marked default). The node agent runs their images
- * from its catalog as klab's own kube-proxy, CoreDNS and ingress controller.
+ * LoadBalancer Service, IngressClass `nginx` marked default), and the pod network's settings
+ * (ConfigMap klab-cni, read by every node agent). The node agent runs their images from its
+ * catalog as klab's own kube-proxy, CoreDNS and ingress controller.
  */
 import type { KubeObject } from "@klab/api";
 
@@ -15,6 +16,8 @@ export interface ClusterSettings {
   clusterDomain: string;
   proxyMode: "iptables" | "ipvs" | "userspace";
   ipvsScheduler?: string;
+  /** The pods' eth0 MTU: room for VXLAN's 50 bytes inside the node network's 1500. */
+  podMTU?: number;
 }
 
 export const guideCorefile = `.:53 {
@@ -35,6 +38,23 @@ export const guideCorefile = `.:53 {
 `;
 
 const obj = (o: Record<string, unknown>) => o as unknown as KubeObject;
+
+/** Everything `klab up` installs in kube-system and ingress-nginx, in the order it installs them. */
+export function systemObjects(s: ClusterSettings): KubeObject[] {
+  return [...podNetworkObjects(s), ...kubeProxyObjects(s), ...corednsObjects(s), ...ingressNginxObjects()];
+}
+
+/** The pod network's settings, as a CNI keeps them in kube-system (Calico's veth_mtu, Cilium's mtu). */
+export function podNetworkObjects(s: ClusterSettings): KubeObject[] {
+  return [
+    obj({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "klab-cni", namespace: "kube-system" },
+      data: { mtu: String(s.podMTU ?? 1450) },
+    }),
+  ];
+}
 
 export function kubeProxyObjects(s: ClusterSettings): KubeObject[] {
   const config = [

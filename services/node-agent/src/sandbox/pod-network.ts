@@ -7,6 +7,7 @@ import { ServiceNat, startNatLoader } from "@klab/dataplane/nat/index.ts";
 import { listenFlows, NetworkPolicyStage, PolicyController } from "@klab/dataplane/policy/index.ts";
 import type { KubeClient } from "@klab/client";
 import { FaultController } from "@klab/dataplane/faults/controller.ts";
+import { CniConfig } from "./cni-config.ts";
 import { configurePodInterface, ip } from "./run.ts";
 import { NodePortListeners, steerNodePorts } from "./nodeports.ts";
 import { attachPodNetwork, detachPodNetwork, ensureNodeBridge, type PodNetworkConfig } from "./attach.ts";
@@ -82,6 +83,7 @@ export class TunNetwork implements PodNetwork {
   private flowsServer?: Server;
   private policy?: PolicyController;
   private faults?: FaultController;
+  private cni?: CniConfig;
 
   constructor(private readonly o: TunNetworkOptions) {}
 
@@ -116,6 +118,10 @@ export class TunNetwork implements PodNetwork {
       // Injected faults (klab fault …) are one list for every node, so partitions act both ways.
       this.faults = new FaultController(this.o.policyClient, (f) => this.dataplane?.setFaults(f), this.o.log);
       await this.faults.start();
+    }
+    if (this.o.policyClient && !this.cni) {
+      this.cni = new CniConfig(this.o.policyClient, this.o.mtu, this.o.log);
+      await this.cni.start();
     }
     if (this.o.flowsSocket && !this.flowsServer) {
       this.flowsServer = await listenFlows(this.dataplane.flows, this.o.flowsSocket);
@@ -161,7 +167,7 @@ export class TunNetwork implements PodNetwork {
     await configurePodInterface(podNetns, {
       name: "eth0",
       cidr: `${podIP}/${this.prefix}`,
-      mtu: this.o.mtu,
+      mtu: this.cni?.podMtu() ?? this.o.mtu,
       routes: this.o.routes,
     });
     try {
@@ -189,6 +195,7 @@ export class TunNetwork implements PodNetwork {
     // pod TUNs are persistent: closing our descriptors leaves every eth0 in place for the next agent
     this.policy?.stop();
     this.faults?.stop();
+    this.cni?.stop();
     await new Promise<void>((r) => (this.flowsServer ? this.flowsServer.close(() => r()) : r()));
     this.listeners?.stop();
     await new Promise<void>((r) => (this.natLoader ? this.natLoader.close(() => r()) : r()));
