@@ -12,6 +12,9 @@ import { flowsSocketPath } from "@klab/dataplane/policy/index.ts";
 import { gatherNodeFacts, microTime, nodeObject, nodeStatus, type NodeFacts } from "./node/node-status.ts";
 import { randomBytes } from "node:crypto";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { join } from "node:path";
+import { FaultController, FAULTS_CONFIGMAP, FAULTS_NAMESPACE } from "@klab/dataplane/faults/controller.ts";
+import { NodeFaults, runningContainerPid } from "./faults/node-faults.ts";
 
 export interface NodeAgentOptions extends AgentConfig {
   podNetwork: "tun" | "bridge";
@@ -42,6 +45,11 @@ export class NodeAgent {
       : never
     : never;
   private stopping = false;
+  /** freeze-node: heartbeats are skipped and pod events wait until the fault is cleared. */
+  private frozen = false;
+  private frozenEvents: (() => void)[] = [];
+  private faultController?: FaultController;
+  private nodeFaults?: NodeFaults;
   readonly registry = new Registry();
 
   constructor(
@@ -219,9 +227,10 @@ export class NodeAgent {
     this.podInformer = new Informer<Pod>(this.client, "v1", "pods", {
       fieldSelector: `spec.nodeName=${this.opts.nodeName}`,
     });
-    this.podInformer.on("add", (p) => this.kubelet.upsert(p));
-    this.podInformer.on("update", (p) => this.kubelet.upsert(p));
-    this.podInformer.on("delete", (p) => void this.kubelet.remove(p));
+    const reconcile = (fn: () => void) => (this.frozen ? this.frozenEvents.push(fn) : fn());
+    this.podInformer.on("add", (p) => reconcile(() => this.kubelet.upsert(p)));
+    this.podInformer.on("update", (p) => reconcile(() => this.kubelet.upsert(p)));
+    this.podInformer.on("delete", (p) => reconcile(() => void this.kubelet.remove(p)));
     this.podInformer.on("error", (e) => this.log.warn({ err: String(e) }, "pod watch error"));
     await this.podInformer.start();
     await this.kubelet.cleanupOrphans();
@@ -229,19 +238,69 @@ export class NodeAgent {
     const every = this.opts.heartbeatSeconds * 1000;
     this.timers.push(
       setInterval(
-        () => void this.renewLease().catch((e) => this.log.warn({ err: String(e) }, "lease renew failed")),
+        () =>
+          this.frozen ||
+          void this.renewLease().catch((e) => this.log.warn({ err: String(e) }, "lease renew failed")),
         every,
       ),
     );
     this.timers.push(
       setInterval(
         () =>
+          this.frozen ||
           void this.postNodeStatus().catch((e) => this.log.warn({ err: String(e) }, "node status failed")),
         every,
       ),
     );
+    await this.startNodeFaults();
     await this.renewLease().catch((e) => this.log.warn({ err: String(e) }, "lease renew failed"));
     this.log.info({ node: this.opts.nodeName, podCIDR: cidr }, "node agent ready");
+  }
+
+  /** The node faults of kube-system/klab-faults (faults/node-faults.ts), kept as they change. */
+  private async startNodeFaults(): Promise<void> {
+    const podDir = (uid: string) => join(this.opts.stateDir, "pods", uid);
+    this.nodeFaults = new NodeFaults(
+      {
+        nodeIP: this.opts.nodeIP,
+        containerPid: (ns, name, container) => {
+          const w = this.kubelet.find(ns, name);
+          const c = container ?? w?.currentPod.spec?.containers?.[0]?.name;
+          return w && c ? runningContainerPid(podDir(w.uid), c) : undefined;
+        },
+        kubeProxyPids: () =>
+          this.kubelet.pods.flatMap((w) => {
+            const m = w.currentPod.metadata;
+            if (m.namespace !== "kube-system" || m.labels?.["k8s-app"] !== "kube-proxy") return [];
+            const pid = runningContainerPid(podDir(w.uid), "kube-proxy");
+            return pid ? [pid] : [];
+          }),
+        setFrozen: (frozen) => {
+          this.frozen = frozen;
+          if (frozen) return;
+          for (const fn of this.frozenEvents.splice(0)) fn();
+          void this.renewLease().catch(() => undefined);
+          void this.postNodeStatus().catch(() => undefined);
+        },
+        conntrack: () => this.network.dataplane?.conntrack,
+        removeFault: async (id) => {
+          await this.client.patch("v1", "configmaps", FAULTS_NAMESPACE, FAULTS_CONFIGMAP, {
+            data: { [id]: null },
+          });
+        },
+        signal: (pid, sig) => {
+          try {
+            process.kill(-pid, sig);
+          } catch {
+            process.kill(pid, sig);
+          }
+        },
+      },
+      this.log,
+      this.registry,
+    );
+    this.faultController = new FaultController(this.client, (f) => this.nodeFaults?.apply(f), this.log);
+    await this.faultController.start();
   }
 
   get kubeletAddress(): { port: number } | undefined {
@@ -314,6 +373,8 @@ export class NodeAgent {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    this.faultController?.stop();
+    this.nodeFaults?.stop();
     this.podInformer?.stop();
     this.serviceInformer?.stop();
     this.nodeInformer?.stop();

@@ -38,6 +38,13 @@ it("builds faults from flags, refusing bad ones", () => {
   expect(parseTargetRef("reset", "svc/web")).toEqual({ kind: "service", value: "web" });
   expect(() => parseTargetRef("loss", "web")).toThrow(/expected pod\/NAME/);
   expect(() => parseTargetRef("loss", undefined)).toThrow(/needs a target/);
+  expect(parseTargetRef("kill-container", "web-1")).toEqual({ kind: "pod", value: "web-1" });
+  expect(parseTargetRef("freeze-node", "node/node-2")).toEqual({ kind: "node", value: "node-2" });
+  expect(parseTargetRef("conntrack-fill", "node-1")).toEqual({ kind: "node", value: "node-1" });
+  expect(() => parseTargetRef("stop-kube-proxy", "pod/web")).toThrow(/targets node\/NAME/);
+  expect(buildFault("limit-data", { service: "10.96.0.20:80" }, { id: "l", bytes: "1000" }).bytes).toBe(1000);
+  expect(buildFault("slow-close", { service: "10.96.0.20:80" }, { id: "s", delay: "2s" }).delayMs).toBe(2000);
+  expect(buildFault("conntrack-fill", { node: "10.0.0.1" }, { id: "c", max: "512" }).max).toBe(512);
 });
 
 describeWith({ tools: ["kubectl"] }, "klab fault against the API server", () => {

@@ -11,7 +11,9 @@ import {
   FAULT_KINDS,
   FaultError,
   LINK_FAULT_KINDS,
+  NODE_FAULT_KINDS,
   describeFault,
+  isOneShotFault,
   faultToYaml,
   faultsFromData,
   parseDuration,
@@ -40,6 +42,9 @@ export interface InjectOptions {
   rate?: string;
   burst?: string;
   mtu?: string;
+  bytes?: string;
+  max?: string;
+  container?: string;
 }
 
 /** A target as typed: pod/NAME, node/NAME, service/NAME, an IP, IP:PORT, or a DNS name pattern. */
@@ -53,10 +58,15 @@ export function parseTargetRef(kind: FaultKind, target: string | undefined): Tar
   if (!target) throw new FaultError(`fault ${kind} needs a target (see klab fault inject --help)`);
   if ((DNS_FAULT_KINDS as readonly string[]).includes(kind)) return { kind: "name", value: target };
   const m = /^(pod|po|node|no|service|svc)\/(.+)$/.exec(target);
-  if (m) {
-    const k = m[1]!.startsWith("po") ? "pod" : m[1]!.startsWith("no") ? "node" : "service";
-    return { kind: k, value: m[2]! };
+  const k = m ? (m[1]!.startsWith("po") ? "pod" : m[1]!.startsWith("no") ? "node" : "service") : undefined;
+  const value = m ? m[2]! : target;
+  // kill-container names a pod, the other node faults a node: a bare NAME means that.
+  if (kind === "kill-container" || (NODE_FAULT_KINDS as readonly string[]).includes(kind)) {
+    const want = kind === "kill-container" ? "pod" : "node";
+    if (k && k !== want) throw new FaultError(`target ${target}: ${kind} targets ${want}/NAME`);
+    return { kind: want, value };
   }
+  if (k) return { kind: k, value };
   if ((LINK_FAULT_KINDS as readonly string[]).includes(kind)) {
     if (isIPv4(target)) return { kind: kind === "partition" ? "node" : "pod", value: target };
     throw new FaultError(`target ${target}: expected pod/NAME, node/NAME or a pod IP`);
@@ -81,15 +91,32 @@ export function buildFault(kind: string, target: FaultTarget, o: InjectOptions):
   if (o.rate !== undefined) f.rateBytesPerSecond = parseRate(o.rate);
   if (o.burst !== undefined) f.burstBytes = Number(o.burst);
   if (o.mtu !== undefined) f.mtu = Number(o.mtu);
+  if (o.bytes !== undefined) f.bytes = Number(o.bytes);
+  if (o.max !== undefined) f.max = Number(o.max);
   return validateFault(f);
 }
 
-async function resolveTarget(client: KubeClient, ref: TargetRef, o: InjectOptions): Promise<FaultTarget> {
+async function resolveTarget(
+  client: KubeClient,
+  kind: FaultKind,
+  ref: TargetRef,
+  o: InjectOptions,
+): Promise<FaultTarget> {
   const ns = o.namespace ?? "default";
   switch (ref.kind) {
     case "name":
       return { name: ref.value };
     case "pod": {
+      if (kind === "kill-container") {
+        const pod = await client.get<Pod>("v1", "pods", ns, ref.value);
+        if (!pod) throw new FaultError(`pods "${ref.value}" not found in namespace ${ns}`);
+        const names = (pod.spec?.containers ?? []).map((c) => c.name);
+        if (o.container !== undefined && !names.includes(o.container))
+          throw new FaultError(
+            `container ${o.container} is not valid for pod ${ref.value}: one of ${names.join(", ")}`,
+          );
+        return { podName: `${ns}/${ref.value}`, ...(o.container ? { container: o.container } : {}) };
+      }
       if (isIPv4(ref.value)) return { pod: ref.value };
       const pod = await client.get<Pod>("v1", "pods", ns, ref.value);
       if (!pod) throw new FaultError(`pods "${ref.value}" not found in namespace ${ns}`);
@@ -170,6 +197,19 @@ export async function clearFaults(client: KubeClient, id?: string): Promise<stri
   return gone;
 }
 
+/** One-shot faults leave klab-faults once the target's node agent carried them out. */
+async function waitCarriedOut(client: KubeClient, id: string, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const cm = await readFaults(client);
+    if (cm?.data?.[id] === undefined) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new FaultError(
+    `fault ${id} was not carried out within ${timeoutMs / 1000}s (is its node agent running? klab fault clear ${id})`,
+  );
+}
+
 export function formatFaultTable(faults: Fault[]): string {
   const rows = [["ID", "KIND", "TARGET"], ...faults.map((f) => [f.id, f.kind, describeFault(f)])];
   const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]!.length)) + 3);
@@ -216,13 +256,16 @@ export function register(program: Command): void {
       .option("-n, --namespace <ns>", "namespace of a pod/ or service/ target", "default")
       .option("--peer <node>", "node faults: only between the target node and this one")
       .option("--port <port>", "service faults: the Service port (number or name)")
-      .option("--delay <duration>", "delay, dns-delay: added latency, e.g. 100ms")
+      .option("--delay <duration>", "delay, dns-delay: added latency; slow-close: how long a FIN waits")
       .option("--jitter <duration>", "delay: ± jitter, e.g. 10ms")
       .option("--loss <percent>", "loss: share of packets dropped, e.g. 5%")
       .option("--percent <percent>", "duplicate, corrupt: share of packets affected")
       .option("--rate <rate>", "bandwidth: e.g. 1mbit, 512kbit, 100kbps")
       .option("--burst <bytes>", "bandwidth: bucket size in bytes")
-      .option("--mtu <bytes>", "mtu: larger packets with DF set are black-holed"),
+      .option("--mtu <bytes>", "mtu: larger packets with DF set are black-holed")
+      .option("--bytes <n>", "limit-data: bytes a Service may send on a connection before it is reset")
+      .option("--max <n>", "conntrack-fill: nf_conntrack_max while the fault lasts (default 4096)")
+      .option("--container <name>", "kill-container: which container (default: the first)"),
   ).action(
     async (
       kind: string,
@@ -234,8 +277,9 @@ export function register(program: Command): void {
         throw new FaultError(`unknown fault kind ${JSON.stringify(kind)}; one of ${FAULT_KINDS.join(", ")}`);
       const ref = parseTargetRef(k, target);
       const f = await withClient(o, async (c) => {
-        const built = buildFault(k, await resolveTarget(c, ref, o), o);
+        const built = buildFault(k, await resolveTarget(c, k, ref, o), o);
         await storeFault(c, built);
+        if (isOneShotFault(built)) await waitCarriedOut(c, built.id);
         return built;
       });
       process.stdout.write(`fault/${f.id} injected (${f.kind} ${describeFault(f)})\n`);
