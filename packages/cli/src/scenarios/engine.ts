@@ -58,13 +58,15 @@ export async function checkUntil(
 
 async function waitNamespacesGone(lab: LabTarget, names: string[], progress: Progress): Promise<void> {
   const end = Date.now() + 180_000;
+  let said = "";
   for (;;) {
     const left: string[] = [];
     for (const n of names)
       if (await lab.client.get<Namespace>("v1", "namespaces", undefined, n)) left.push(n);
     if (left.length === 0) return;
     if (Date.now() > end) throw new Error(`namespaces still terminating after 3 minutes: ${left.join(", ")}`);
-    progress(`waiting for namespace ${left.join(", ")} to finish terminating`);
+    if (left.join() !== said) progress(`waiting for namespace ${left.join(", ")} to finish terminating`);
+    said = left.join();
     await sleep(2000);
   }
 }
