@@ -182,7 +182,7 @@ describe("lab-scenarios/", () => {
   const c = loadCatalog(scenariosDir());
   it("holds exercises that all load", () => {
     expect(c.errors.map((e) => e.message)).toEqual([]);
-    expect(c.scenarios.length).toBeGreaterThanOrEqual(8);
+    expect(c.scenarios.length).toBeGreaterThan(0);
   });
 
   it.each(c.scenarios.map((s) => [s.folder, s] as const))("%s is complete", (_, s) => {
