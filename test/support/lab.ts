@@ -39,9 +39,12 @@ export interface Lab {
   env: NodeJS.ProcessEnv;
   /** Runs the klab CLI against this lab (add `--name lab.name` where the command takes it). */
   klab(args: string[], opts?: { timeoutMs?: number; input?: string }): Promise<CommandResult>;
-  kubectl(args: string[], opts?: { timeoutMs?: number; input?: string }): Promise<CommandResult>;
+  kubectl(
+    args: string[],
+    opts?: { timeoutMs?: number; input?: string; cwd?: string },
+  ): Promise<CommandResult>;
   /** kubectl that throws with its stderr when it fails: for setup steps that must work. */
-  kubectlOk(args: string[], opts?: { timeoutMs?: number; input?: string }): Promise<string>;
+  kubectlOk(args: string[], opts?: { timeoutMs?: number; input?: string; cwd?: string }): Promise<string>;
   /** `kubectl exec` into a pod. */
   exec(namespace: string, pod: string, command: string[], timeoutMs?: number): Promise<CommandResult>;
   /** Running (not terminating) pods matching a label selector. */
@@ -77,6 +80,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       env,
       timeoutMs: o.timeoutMs ?? 60_000,
       input: o.input,
+      cwd: o.cwd,
     });
   const kubectlOk: Lab["kubectlOk"] = async (args, o) => {
     const r = await kubectl(args, o);

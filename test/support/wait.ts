@@ -14,10 +14,15 @@ export interface CommandResult {
 export async function runCommand(
   cmd: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string; cwd?: string } = {},
 ): Promise<CommandResult> {
   try {
-    const running = run(cmd, args, { timeout: opts.timeoutMs ?? 60_000, env: opts.env, maxBuffer: 64 << 20 });
+    const running = run(cmd, args, {
+      timeout: opts.timeoutMs ?? 60_000,
+      env: opts.env,
+      cwd: opts.cwd,
+      maxBuffer: 64 << 20,
+    });
     running.child.stdin?.end(opts.input ?? "");
     const { stdout, stderr } = await running;
     return { stdout, stderr, code: 0 };
