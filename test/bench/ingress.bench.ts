@@ -32,6 +32,7 @@ async function child(cfg: ChildConfig): Promise<void> {
     await import("../../services/ingress/src/fixtures.ts");
   const { IngressMetrics } = await import("../../services/ingress/src/http/metrics.ts");
   const { IngressServer } = await import("../../services/ingress/src/http/server.ts");
+  const { batchedLines } = await import("../../services/ingress/src/http/access-log.ts");
   const { X509Certificate } = await import("node:crypto");
 
   const certPem = readFileSync(join(cfg.dir, "tls.crt"), "utf8");
@@ -73,7 +74,7 @@ async function child(cfg: ChildConfig): Promise<void> {
       controllerNamespace: "bench",
       controllerPod: "bench",
     }),
-    accessLog,
+    accessLog: batchedLines(accessLog),
     httpPort: 0,
     httpsPort: 0,
     address: "127.0.0.1",

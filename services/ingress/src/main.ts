@@ -10,6 +10,7 @@ import { fakeCertificate } from "./certificates.ts";
 import { IngressController } from "./controller.ts";
 import { startHealthServer } from "./http/health.ts";
 import { IngressMetrics } from "./http/metrics.ts";
+import { batchedLines } from "./http/access-log.ts";
 import { IngressServer } from "./http/server.ts";
 import { buildRoutes } from "./build.ts";
 import type { ControllerConfig } from "./model.ts";
@@ -63,11 +64,14 @@ export async function runIngressController(opts: IngressOptions): Promise<Runnin
     controllerNamespace: process.env.POD_NAMESPACE ?? "ingress-nginx",
     controllerPod: process.env.POD_NAME ?? "ingress-nginx-controller",
   });
+  // Access log lines leave through an asynchronous writer: a blocking write per request (what
+  // process.stdout does on a file or a pipe) would stall the proxy behind the log's reader.
+  const accessLog = pino.destination({ dest: 1, sync: false });
   const server = new IngressServer({
     table: buildRoutes([], [], [], [], [], config),
     logger,
     metrics,
-    accessLog: process.stdout,
+    accessLog: batchedLines(accessLog),
     httpPort: opts.httpPort,
     httpsPort: opts.httpsPort,
     address: opts.address,
@@ -100,6 +104,11 @@ export async function runIngressController(opts: IngressOptions): Promise<Runnin
       logger.info("shutting down");
       controller.stop();
       await server.stop(10_000);
+      try {
+        accessLog.flushSync();
+      } catch {
+        /* the reader of stdout is gone */
+      }
       await health.close();
       await client.close();
     })());

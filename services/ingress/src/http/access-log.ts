@@ -19,7 +19,8 @@ export interface UpstreamAttempt {
 export interface AccessLogEntry {
   remoteAddr: string;
   remoteUser?: string;
-  time: Date;
+  /** a Date, or `$time_local` already formatted (see timeLocalNow) */
+  time: Date | string;
   /** the request line: `GET /x HTTP/1.1` */
   request: string;
   status: number;
@@ -49,8 +50,24 @@ export function timeLocal(d: Date): string {
   );
 }
 
+let cachedSecond = -1;
+let cachedTime = "";
+
+/** `$time_local` of now, formatted once per second as nginx caches its time strings. */
+export function timeLocalNow(nowMs = Date.now()): string {
+  const second = Math.floor(nowMs / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedTime = timeLocal(new Date(second * 1000));
+  }
+  return cachedTime;
+}
+
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 /** nginx's default log escaping: `"`, `\` and bytes outside printable ASCII as \xHH. */
 export function escapeField(s: string): string {
+  if (PLAIN.test(s)) return s;
   let out = "";
   for (const byte of Buffer.from(s, "utf8")) {
     if (byte === 0x22 || byte === 0x5c || byte < 0x20 || byte > 0x7e)
@@ -63,14 +80,21 @@ export function escapeField(s: string): string {
 const seconds = (s: number): string => s.toFixed(3);
 const orDash = (s: string | undefined): string => (s === undefined || s === "" ? "-" : escapeField(s));
 
+const addrOf = (a: UpstreamAttempt): string => a.addr;
+const lengthOf = (a: UpstreamAttempt): string => String(a.responseLength ?? 0);
+const timeOf = (a: UpstreamAttempt): string => seconds(a.responseTime);
+const statusOf = (a: UpstreamAttempt): string => (a.status === undefined ? "-" : String(a.status));
+
 export function formatAccessLog(e: AccessLogEntry): string {
   const ups = e.attempts;
-  const list = (f: (a: UpstreamAttempt) => string): string => (ups.length ? ups.map(f).join(", ") : "-");
+  const list = (f: (a: UpstreamAttempt) => string): string =>
+    ups.length === 1 ? f(ups[0]) : ups.length ? ups.map(f).join(", ") : "-";
+  const time = typeof e.time === "string" ? e.time : timeLocal(e.time);
   return (
-    `${e.remoteAddr} - ${orDash(e.remoteUser)} [${timeLocal(e.time)}] "${escapeField(e.request)}" ${e.status} ${e.bodyBytesSent} ` +
+    `${e.remoteAddr} - ${orDash(e.remoteUser)} [${time}] "${escapeField(e.request)}" ${e.status} ${e.bodyBytesSent} ` +
     `"${orDash(e.referer)}" "${orDash(e.userAgent)}" ${e.requestLength} ${seconds(e.requestTime)} ` +
-    `[${e.upstreamName}] [${e.alternativeUpstreamName ?? ""}] ${list((a) => a.addr)} ${list((a) => String(a.responseLength ?? 0))} ` +
-    `${list((a) => seconds(a.responseTime))} ${list((a) => (a.status === undefined ? "-" : String(a.status)))} ${e.requestId}`
+    `[${e.upstreamName}] [${e.alternativeUpstreamName ?? ""}] ${list(addrOf)} ${list(lengthOf)} ` +
+    `${list(timeOf)} ${list(statusOf)} ${e.requestId}`
   );
 }
 
@@ -84,4 +108,23 @@ export function basicUser(authorization: string | undefined): string | undefined
   const decoded = Buffer.from(authorization.slice(6), "base64").toString("utf8");
   const colon = decoded.indexOf(":");
   return colon === -1 ? undefined : decoded.slice(0, colon);
+}
+
+/**
+ * Lines written during one turn of the event loop leave in one write, as nginx's `buffer=`
+ * does it, instead of one write (and one thread-pool round trip) per request.
+ */
+export function batchedLines(dest: { write(chunk: string): unknown }): { write(line: string): void } {
+  let pending = "";
+  const flush = (): void => {
+    const out = pending;
+    pending = "";
+    dest.write(out);
+  };
+  return {
+    write(line: string): void {
+      if (pending === "") setImmediate(flush);
+      pending += line;
+    },
+  };
 }

@@ -7,6 +7,17 @@ export interface MetricsLabels {
   controllerPod: string;
 }
 
+export interface RequestLabels {
+  ingress: string;
+  namespace: string;
+  service: string;
+  status: number;
+  method: string;
+  host: string;
+  path: string;
+  canary: string;
+}
+
 export class IngressMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<string>;
@@ -67,25 +78,37 @@ export class IngressMetrics {
     });
   }
 
-  observeRequest(
-    l: {
-      ingress: string;
-      namespace: string;
-      service: string;
-      status: number;
-      method: string;
-      host: string;
-      path: string;
-      canary: string;
-    },
-    seconds: number,
-    bytes: number,
-  ): void {
-    const labels = { ...l, status: String(l.status) };
-    this.requests.inc(labels);
-    this.requestDuration.observe(labels, seconds);
-    this.responseSize.inc(labels, bytes);
+  /**
+   * One request. prom-client hashes a label object on every call; the children for a label set
+   * are looked up here by one string key instead, built only when first seen.
+   */
+  observeRequest(l: RequestLabels, seconds: number, bytes: number): void {
+    const key = `${l.ingress}\0${l.namespace}\0${l.service}\0${l.status}\0${l.method}\0${l.host}\0${l.path}\0${l.canary}`;
+    let c = this.children.get(key);
+    if (!c) {
+      const labels = { ...l, status: String(l.status) };
+      c = {
+        requests: this.requests.labels(labels),
+        duration: this.requestDuration.labels(labels),
+        size: this.responseSize.labels(labels),
+      };
+      // Labels come partly from clients (method, host): bound the cache, not the metric.
+      if (this.children.size >= 10_000) this.children.clear();
+      this.children.set(key, c);
+    }
+    c.requests.inc();
+    c.duration.observe(seconds);
+    c.size.inc(bytes);
   }
+
+  private readonly children = new Map<
+    string,
+    {
+      requests: ReturnType<Counter<string>["labels"]>;
+      duration: ReturnType<Histogram<string>["labels"]>;
+      size: ReturnType<Counter<string>["labels"]>;
+    }
+  >();
 
   configApplied(): void {
     this.reloadSuccessful.set(1);

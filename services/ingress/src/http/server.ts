@@ -17,9 +17,9 @@ import { selectCertificate, type CertificateMaterial } from "../tls.ts";
 import { plainAddress } from "../annotations/whitelist-source-range.ts";
 import { setCookieHeader } from "../annotations/affinity.ts";
 import { tooLarge } from "../annotations/proxy-body-size.ts";
-import { formatAccessLog, basicUser, type UpstreamAttempt } from "./access-log.ts";
+import { formatAccessLog, basicUser, timeLocalNow, type UpstreamAttempt } from "./access-log.ts";
 import { Balancer, RateLimiter } from "./balancer.ts";
-import type { IngressMetrics } from "./metrics.ts";
+import type { IngressMetrics, RequestLabels } from "./metrics.ts";
 import { reason, rawResponse, statusPage } from "./pages.ts";
 import { UpstreamError, UpstreamPool, type UpstreamResponse } from "./proxy.ts";
 
@@ -50,6 +50,7 @@ const HOP_BY_HOP = new Set([
   "proxy",
 ]);
 const PROXY_TRIES = 3;
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 const HSTS = "max-age=31536000; includeSubDomains";
 const HSTS_PREFIX = "strict-transport-security";
 
@@ -95,6 +96,16 @@ export class IngressServer {
   private readonly httpsFront: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private inFlight = 0;
+  private readonly labels: RequestLabels = {
+    ingress: "",
+    namespace: "",
+    service: "",
+    status: 0,
+    method: "",
+    host: "",
+    path: "",
+    canary: "",
+  };
   private stopping = false;
   readonly ports = { http: 0, https: 0 };
 
@@ -254,7 +265,7 @@ export class IngressServer {
 
   private onRequest(req: AnyRequest, res: AnyResponse): void {
     this.inFlight++;
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     // While draining, finish this request and let the client reconnect elsewhere.
     if (this.stopping && req.httpVersionMajor < 2) (res as ServerResponse).shouldKeepAlive = false;
     const scheme = (req.socket as tls.TLSSocket).encrypted ? "https" : "http";
@@ -350,8 +361,10 @@ export class IngressServer {
     remoteAddr: string,
   ): OutgoingHttpHeaders {
     const out: OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (k.startsWith(":") || HOP_BY_HOP.has(k) || v === undefined) continue;
+    const incoming = req.headers;
+    for (const k in incoming) {
+      const v = incoming[k];
+      if (v === undefined || k.charCodeAt(0) === 58 /* ":" */ || HOP_BY_HOP.has(k)) continue;
       out[k] = v;
     }
     const host = header(req, "host") ?? header(req, ":authority") ?? "";
@@ -377,7 +390,7 @@ export class IngressServer {
     scheme: "http" | "https",
     requestId: string,
     remoteAddr: string,
-    started: bigint,
+    started: number,
   ): Promise<void> {
     const a = d.location.annotations;
     const body = await this.readBody(req, a.proxyBodySize);
@@ -389,7 +402,7 @@ export class IngressServer {
     const headers = this.upstreamHeaders(req, scheme, requestId, remoteAddr);
     const attempts: UpstreamAttempt[] = [];
     const tried = new Set<string>();
-    const idempotent = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].includes(req.method ?? "");
+    const idempotent = IDEMPOTENT.has(req.method ?? "");
     let setCookie: string | undefined;
     let response: UpstreamResponse | undefined;
     let lastError: UpstreamError | undefined;
@@ -446,8 +459,10 @@ export class IngressServer {
       return;
     }
     const out: OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(response.headers)) {
-      if (HOP_BY_HOP.has(k) || k === "server" || v === undefined) continue;
+    const upstreamHeaders = response.headers;
+    for (const k in upstreamHeaders) {
+      const v = upstreamHeaders[k];
+      if (v === undefined || k === "server" || HOP_BY_HOP.has(k)) continue;
       out[k] = v;
     }
     if (d.hsts && out[HSTS_PREFIX] === undefined) out[HSTS_PREFIX] = HSTS;
@@ -524,7 +539,7 @@ export class IngressServer {
   private finish(
     req: AnyRequest,
     res: AnyResponse,
-    started: bigint,
+    started: number,
     status: number,
     d: Decision | undefined,
     attempts: UpstreamAttempt[],
@@ -535,7 +550,7 @@ export class IngressServer {
     const remoteAddr = plainAddress(req.socket?.remoteAddress ?? "-");
     const done = (): void => {
       this.inFlight--;
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const seconds = (performance.now() - started) / 1000;
       const bytes = (res as { bytesWritten?: number }).bytesWritten;
       const bodyBytes =
         attempts.length && attempts[attempts.length - 1].responseLength !== undefined && d?.kind === "proxy"
@@ -543,27 +558,24 @@ export class IngressServer {
           : Number(res.getHeader?.("content-length") ?? bytes ?? 0);
       const upstreamName = d?.upstreamName ?? "";
       const ingress = d?.location?.ingress;
-      this.opts.metrics.observeRequest(
-        {
-          ingress: ingress?.name ?? "",
-          namespace: ingress?.namespace ?? "",
-          service: d?.kind === "proxy" ? (d.upstream.service ?? "") : (d?.location?.upstream.service ?? ""),
-          status,
-          method: req.method ?? "",
-          host: d?.server.hostname ?? "",
-          path: d?.location?.source.path ?? "",
-          canary: d?.kind === "proxy" ? (d.alternativeUpstreamName ?? "") : "",
-        },
-        seconds,
-        bodyBytes,
-      );
+      // One label object for every request: observeRequest reads it and keeps nothing.
+      const l = this.labels;
+      l.ingress = ingress?.name ?? "";
+      l.namespace = ingress?.namespace ?? "";
+      l.service = d?.kind === "proxy" ? (d.upstream.service ?? "") : (d?.location?.upstream.service ?? "");
+      l.status = status;
+      l.method = req.method ?? "";
+      l.host = d?.server.hostname ?? "";
+      l.path = d?.location?.source.path ?? "";
+      l.canary = d?.kind === "proxy" ? (d.alternativeUpstreamName ?? "") : "";
+      this.opts.metrics.observeRequest(l, seconds, bodyBytes);
       // ingress-nginx does not log the default backend (enable-access-log-for-default-backend: false).
       if (!this.opts.accessLog || upstreamName === "upstream-default-backend") return;
       this.opts.accessLog.write(
         formatAccessLog({
           remoteAddr,
           remoteUser: basicUser(header(req, "authorization")),
-          time: new Date(),
+          time: timeLocalNow(),
           request: `${req.method} ${req.url} HTTP/${req.httpVersion}`,
           status,
           bodyBytesSent: bodyBytes,
@@ -661,7 +673,7 @@ export class IngressServer {
         this.opts.accessLog.write(
           formatAccessLog({
             remoteAddr,
-            time: new Date(),
+            time: timeLocalNow(),
             request: `${req.method} ${req.url} HTTP/${req.httpVersion}`,
             status: 101,
             bodyBytesSent: 0,
