@@ -12,6 +12,7 @@ import { register as ipvsadm } from "./commands/ipvsadm.ts";
 import { register as observe } from "./commands/observe.ts";
 import { register as proxy } from "./commands/proxy.ts";
 import { register as fault } from "./commands/fault.ts";
+import { register as conntrack } from "./commands/conntrack.ts";
 import { register as scenario } from "./commands/scenario.ts";
 
 /**
@@ -32,5 +33,6 @@ export function registerCommands(program: Command): void {
   observe(program);
   proxy(program);
   fault(program);
+  conntrack(program);
   scenario(program);
 }

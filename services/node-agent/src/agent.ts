@@ -15,6 +15,7 @@ import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { join } from "node:path";
 import { FaultController, FAULTS_CONFIGMAP, FAULTS_NAMESPACE } from "@klab/dataplane/faults/controller.ts";
 import { NodeFaults, runningContainerPid } from "./faults/node-faults.ts";
+import { conntrackSocketPath, listenConntrack } from "@klab/dataplane/conntrack-socket.ts";
 
 export interface NodeAgentOptions extends AgentConfig {
   podNetwork: "tun" | "bridge";
@@ -50,6 +51,7 @@ export class NodeAgent {
   private frozenEvents: (() => void)[] = [];
   private faultController?: FaultController;
   private nodeFaults?: NodeFaults;
+  private conntrackServer?: import("node:net").Server;
   readonly registry = new Registry();
 
   constructor(
@@ -207,6 +209,12 @@ export class NodeAgent {
     await this.register();
     const cidr = await this.waitForPodCIDR();
     await this.runtime.setPodCIDR(cidr);
+    // `klab conntrack` reads the dataplane's table here, beside nat.sock and flows.sock
+    if (this.network.dataplane)
+      this.conntrackServer = await listenConntrack(
+        this.network.dataplane.conntrack,
+        conntrackSocketPath(this.opts.stateDir),
+      );
     await this.postNodeStatus();
     this.kubelet.loadFromDisk();
 
@@ -379,6 +387,7 @@ export class NodeAgent {
     this.serviceInformer?.stop();
     this.nodeInformer?.stop();
     this.kubelet.stop();
+    await new Promise<void>((r) => (this.conntrackServer ? this.conntrackServer.close(() => r()) : r()));
     await this.network.stop().catch(() => undefined);
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.server?.closeAllConnections?.();
