@@ -35,7 +35,27 @@ export type Message = Packet & {
   answers: Answer[];
   authorities: Answer[];
   additionals: Answer[];
+  /** Set by a plugin whose records repeat (cache, kubernetes): lets the server reuse their encoding. */
+  wire?: WireSlot;
 };
+
+/**
+ * Encoded replies for one fixed set of record arrays. The server reuses an encoding only while
+ * the reply still carries these very arrays (a plugin that changes records replaces the arrays),
+ * with the same flags and question, for a query identical to the one it was made for except for
+ * its id; so a reused reply is byte for byte what encoding would give.
+ */
+export interface WireSlot {
+  answers: Answer[];
+  authorities: Answer[];
+  additionals: Answer[];
+  /** Query bytes after the id, and the transport → the reply made for them. */
+  replies: Map<string, { flags: number; name: string; type: string; buf: Buffer }>;
+}
+
+export function wireSlot(answers: Answer[], authorities: Answer[], additionals: Answer[]): WireSlot {
+  return { answers, authorities, additionals, replies: new Map() };
+}
 
 export function rcodeOf(m: Packet): number {
   return (m.flags ?? 0) & 0xf;

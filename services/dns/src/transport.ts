@@ -2,8 +2,16 @@
  * Wire handling: decoding queries (FORMERR for a readable header, silence otherwise), EDNS0,
  * and fitting a UDP reply into the client's buffer with the TC bit, as CoreDNS does.
  */
-import dnsPacket, { type Answer, type Packet } from "dns-packet";
+import dnsPacket, { type Answer, type Packet, type RecordClass, type RecordType } from "dns-packet";
+import { createRequire } from "node:module";
 import { Flag, Rcode, type Message } from "./message.ts";
+
+// dns-packet's own number-to-name tables, so the fast path names types exactly as dns-packet does
+const requireCjs = createRequire(import.meta.url);
+const dnsTypes = requireCjs("dns-packet/types") as { toString(n: number): string };
+const dnsClasses = requireCjs("dns-packet/classes") as { toString(n: number): string };
+const decodeRecord = (dnsPacket as unknown as { answer: { decode(buf: Buffer, offset: number): Answer } })
+  .answer.decode;
 
 export interface DecodedQuery {
   msg: Packet;
@@ -45,13 +53,58 @@ function badVersion(q: Packet): Buffer {
   });
 }
 
+/**
+ * The common query (one question of plain labels, at most an OPT record) read directly: the
+ * same Packet dns-packet would give, without its per-field header object. Anything else, or
+ * anything odd, returns undefined and goes through dns-packet.
+ */
+function decodeSimpleQuery(buf: Buffer): Packet | undefined {
+  if (buf.readUInt16BE(4) !== 1 || buf.readUInt16BE(6) !== 0 || buf.readUInt16BE(8) !== 0) return undefined;
+  const arcount = buf.readUInt16BE(10);
+  if (arcount > 1) return undefined;
+  let off = 12;
+  let name = "";
+  for (;;) {
+    if (off >= buf.length) return undefined;
+    const len = buf[off++]!;
+    if (len === 0) break;
+    // compression pointers and long names: dns-packet's checks apply
+    if (len > 63 || off + len > buf.length || off - 12 + len > 254) return undefined;
+    for (let i = off; i < off + len; i++) {
+      const c = buf[i]!;
+      // printable ASCII except the dot; anything else keeps dns-packet's decoding
+      if (c <= 0x20 || c >= 0x7f || c === 0x2e) return undefined;
+    }
+    name += (name ? "." : "") + buf.toString("latin1", off, off + len);
+    off += len;
+  }
+  if (off + 4 > buf.length) return undefined;
+  const question = {
+    name: name || ".",
+    type: dnsTypes.toString(buf.readUInt16BE(off)) as RecordType,
+    class: dnsClasses.toString(buf.readUInt16BE(off + 2)) as RecordClass,
+  };
+  off += 4;
+  const additionals: Answer[] = [];
+  if (arcount === 1) additionals.push(decodeRecord(buf, off));
+  return {
+    id: buf.readUInt16BE(0),
+    type: "query",
+    flags: buf.readUInt16BE(2) & 0x7fff,
+    questions: [question],
+    answers: [],
+    authorities: [],
+    additionals,
+  };
+}
+
 export function decodeQuery(buf: Buffer): DecodeResult {
   if (buf.length < 12) return { ok: false };
   // A response sent to us is never answered (it could start a reflection loop).
   if (buf[2]! & 0x80) return { ok: false };
   let msg: Packet;
   try {
-    msg = dnsPacket.decode(buf);
+    msg = decodeSimpleQuery(buf) ?? dnsPacket.decode(buf);
   } catch {
     return { ok: false, reply: headerOnlyReply(buf, Rcode.FORMERR) };
   }

@@ -7,9 +7,11 @@ import {
   matchZone,
   rcodeOf,
   rrOf,
+  wireSlot,
   type Message,
   type Plugin,
   type Request,
+  type WireSlot,
 } from "../../message.ts";
 import type { Setup } from "../../setup.ts";
 import { parseCache, type CacheOptions } from "./parse.ts";
@@ -26,6 +28,8 @@ interface Item {
   /** Time of the last hit. */
   windowStart: number;
   prefetching: boolean;
+  /** The records at the TTL last served, shared by every reply in that second (and their encoding). */
+  aged?: WireSlot & { ttl: number };
 }
 
 /** The TTL CoreDNS derives for a response: lowest record TTL; for denials, the SOA's. */
@@ -139,8 +143,16 @@ export class ResponseCache {
   toReply(item: Item, req: Request, remaining: number): Message {
     // As CoreDNS: every record carries the entry's remaining lifetime (its full one with keepttl).
     const ttl = this.opts.keepTtl ? Math.floor(item.ttl) : Math.max(0, Math.floor(remaining));
-    const age = (records: Answer[]) => withTtl(records, ttl);
     const m = item.msg;
+    let aged = item.aged;
+    if (!aged || aged.ttl !== ttl) {
+      const slot = wireSlot(
+        withTtl(m.answers, ttl),
+        withTtl(m.authorities, ttl),
+        withTtl(m.additionals, ttl),
+      );
+      aged = item.aged = Object.assign(slot, { ttl });
+    }
     // CoreDNS sets AA on cached replies: some clients drop non-authoritative ones.
     const flags =
       (m.flags & (Flag.RA | Flag.AD | 0xf | Flag.TC)) |
@@ -151,9 +163,10 @@ export class ResponseCache {
       id: req.msg.id ?? 0,
       flags,
       questions: [req.question],
-      answers: age(m.answers),
-      authorities: age(m.authorities),
-      additionals: age(m.additionals),
+      answers: aged.answers,
+      authorities: aged.authorities,
+      additionals: aged.additionals,
+      wire: aged,
     };
   }
 

@@ -1,9 +1,21 @@
-import { Flag, Rcode, reply, type Message, type Plugin } from "../../message.ts";
+import {
+  Flag,
+  Rcode,
+  reply,
+  wireSlot,
+  type Message,
+  type Plugin,
+  type Request,
+  type WireSlot,
+} from "../../message.ts";
 import { pluginError, type Setup } from "../../setup.ts";
-import { answer } from "../../kubernetes/answer.ts";
+import { answer, type KubeAnswer } from "../../kubernetes/answer.ts";
 import type { ClusterSource } from "../../kubernetes/source.ts";
 import { parseKubernetes } from "./parse.ts";
 import type { EndpointSlice } from "@klab/api";
+
+/** Questions remembered per cluster index; random names cannot grow it past this. */
+const MEMO_ENTRIES = 10_000;
 
 const rcodes = {
   NOERROR: Rcode.NOERROR,
@@ -74,13 +86,48 @@ export const setup: Setup = (dirs, ctx) => {
   ctx.onShutdown(() => source.stop());
   ctx.ready("kubernetes", () => source.hasSynced());
 
+  // Answers are a function of the question and the index: remembered per index (the index is a
+  // new object after every change), with their encoding, so a repeated question costs a lookup.
+  const memo = new Map<string, { res: KubeAnswer | undefined; slot?: WireSlot }>();
+  let memoFor: { index: unknown; synced: boolean; localIPs: string[] } | undefined;
+  const remembered = (q: Request["question"]) => {
+    const index = source.index();
+    const synced = source.hasSynced();
+    if (!memoFor || memoFor.index !== index || memoFor.synced !== synced || memoFor.localIPs !== localIPs) {
+      memo.clear();
+      memoFor = { index, synced, localIPs };
+    }
+    const key = `${q.name}|${q.type}|${q.class ?? "IN"}`;
+    let hit = memo.get(key);
+    if (!hit) {
+      const res = answer(q, { index, synced, localIPs }, cfg);
+      // ExternalName chasing appends to the answers: those are built per query
+      hit = {
+        res,
+        slot: res && !res.chase ? wireSlot(res.answers, res.authorities, res.additionals) : undefined,
+      };
+      if (!res?.chase) {
+        if (memo.size >= MEMO_ENTRIES) memo.clear();
+        memo.set(key, hit);
+      }
+    }
+    return hit;
+  };
+
   const plugin: Plugin = {
     name: "kubernetes",
     async serve(req, next) {
-      const res = answer(req.question, { index: source.index(), synced: source.hasSynced(), localIPs }, cfg);
+      const { res, slot } = remembered(req.question);
       if (!res || res.fallthrough) return next(req);
       const m: Message = reply(req, rcodes[res.rcode], res.rcode !== "REFUSED");
-      m.answers = res.answers;
+      if (slot) {
+        m.answers = slot.answers;
+        m.authorities = slot.authorities;
+        m.additionals = slot.additionals;
+        m.wire = slot;
+        return m;
+      }
+      m.answers = [...res.answers];
       m.authorities = res.authorities;
       m.additionals = res.additionals;
       if (res.chase) {
