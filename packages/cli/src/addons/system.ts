@@ -24,6 +24,7 @@ export const guideCorefile = `.:53 {
     errors
     health
     ready
+    fault /etc/klab-faults
     kubernetes cluster.local in-addr.arpa ip6.arpa {
        pods insecure
        fallthrough in-addr.arpa ip6.arpa
@@ -199,7 +200,11 @@ export function corednsObjects(s: ClusterSettings): KubeObject[] {
                   failureThreshold: 5,
                 },
                 readinessProbe: { httpGet: { path: "/ready", port: 8181, scheme: "HTTP" } },
-                volumeMounts: [{ name: "config-volume", mountPath: "/etc/coredns", readOnly: true }],
+                volumeMounts: [
+                  { name: "config-volume", mountPath: "/etc/coredns", readOnly: true },
+                  // klab's DNS faults (klab fault inject dns-…), read by the Corefile's `fault` plugin
+                  { name: "klab-faults", mountPath: "/etc/klab-faults", readOnly: true },
+                ],
               },
             ],
             volumes: [
@@ -207,6 +212,7 @@ export function corednsObjects(s: ClusterSettings): KubeObject[] {
                 name: "config-volume",
                 configMap: { name: "coredns", items: [{ key: "Corefile", path: "Corefile" }] },
               },
+              { name: "klab-faults", configMap: { name: "klab-faults", optional: true } },
             ],
           },
         },
