@@ -16,6 +16,7 @@ import {
   type ContainerRun,
 } from "./containers.ts";
 import { ProbeState, runProbe } from "./probes.ts";
+import { graceAfterHook, PRE_STOP_FAILED, runPreStop } from "./lifecycle.ts";
 import { enterPodArgs, sandboxAlive, type SandboxHandle } from "../sandbox/sandbox.ts";
 import type { NodeRuntime } from "./node-runtime.ts";
 import { StartTrace } from "./start-trace.ts";
@@ -448,8 +449,37 @@ export class PodWorker {
   private async killForRestart(rec: ContainerRecord, probeGrace?: number): Promise<void> {
     if (!rec.run) return;
     const grace = probeGrace ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30;
-    await stopContainer(rec.run, grace);
+    await this.killContainer(rec, grace);
     this.kick();
+  }
+
+  /** kubelet's killContainer: the preStop hook spends part of the grace period, the stop signal gets the rest. */
+  private async killContainer(rec: ContainerRecord, graceSeconds: number): Promise<void> {
+    const run = rec.run!;
+    const c = this.pod.spec?.containers?.find((x) => rec === this.record.containers[x.name]);
+    const preStop = c?.lifecycle?.preStop;
+    let grace = graceSeconds;
+    if (c && preStop && grace > 0 && this.record.sandbox && containerAlive(run)) {
+      const podRef = `${this.record.name}_${this.record.namespace}(${this.uid})`;
+      const hook = await runPreStop(
+        preStop,
+        {
+          podIP: this.record.podIP,
+          enter: enterPodArgs(this.record.sandbox, !!this.pod.spec?.hostNetwork),
+          env: rec.env ?? { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+          container: c,
+        },
+        podRef,
+        grace,
+      );
+      if (hook.failure) {
+        this.rt.log.warn({ pod: this.key, container: c.name, err: hook.failure }, "PreStop hook failed");
+        this.rt.event(this.pod, "Warning", "FailedPreStopHook", PRE_STOP_FAILED);
+      } else if (hook.timedOut)
+        this.rt.log.info({ pod: this.key, container: c.name }, "PreStop hook not completed in grace period");
+      grace = graceAfterHook(grace, hook.elapsedSeconds);
+    }
+    await stopContainer(run, grace);
   }
 
   private containerStatuses(): ContainerStatus[] {
@@ -601,7 +631,7 @@ export class PodWorker {
       Object.entries(this.record.containers).map(async ([name, rec]) => {
         if (rec.run && !rec.exit && containerAlive(rec.run)) {
           this.rt.event(this.pod, "Normal", "Killing", `Stopping container ${name}`);
-          await stopContainer(rec.run, grace);
+          await this.killContainer(rec, grace);
         }
       }),
     );
