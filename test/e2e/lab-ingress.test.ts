@@ -113,7 +113,7 @@ type Obj = Record<string, unknown>;
 
 const meta = (name: string, extra: Obj = {}): Obj => ({ name, namespace: NS, ...extra });
 
-function deployment(name: string, replicas: number, args: string[]): Obj {
+function deployment(name: string, replicas: number, container: Obj = {}): Obj {
   const labels = { app: name };
   return {
     apiVersion: "apps/v1",
@@ -129,9 +129,10 @@ function deployment(name: string, replicas: number, args: string[]): Obj {
             {
               name: "netexec",
               image: AGNHOST,
-              args: ["netexec", "--http-port=8080", "--udp-port=-1", ...args],
+              args: ["netexec", "--http-port=8080", "--udp-port=-1"],
               ports: [{ name: "http", containerPort: 8080 }],
               readinessProbe: { httpGet: { path: "/readyz", port: 8080 }, periodSeconds: 1 },
+              ...container,
             },
           ],
         },
@@ -190,11 +191,10 @@ const root = (service: string, port = 80): PathSpec[] => [{ path: "/", pathType:
 /** Everything the suite routes to: the table's rows send path i to port 81+i of Service `paths`. */
 function manifest(): Obj[] {
   return [
-    deployment("echo", 2, []),
-    // agnhost's --delay-shutdown keeps serving after SIGTERM while the endpoint is withdrawn,
-    // the job a preStop sleep does in real Deployments
-    deployment("roll", 2, ["--delay-shutdown=2"]),
-    deployment("scaled", 1, []),
+    deployment("echo", 2),
+    // the usual graceful shutdown: keep serving while the endpoint is withdrawn, then SIGTERM
+    deployment("roll", 2, { lifecycle: { preStop: { exec: { command: ["sleep", "2"] } } } }),
+    deployment("scaled", 1),
     service("paths", "echo", [
       [81, 8080],
       [82, 8080],
@@ -610,6 +610,10 @@ describeWith(
         await Promise.all(loops);
       }
       expect(Object.fromEntries(codes)).toEqual({ "200": total });
+      const events = JSON.parse(await lab.kubectlOk(["-n", NS, "get", "events", "-o", "json"])) as {
+        items: { reason?: string }[];
+      };
+      expect(events.items.filter((e) => e.reason === "FailedPreStopHook")).toEqual([]);
       const now = new Set((await lab.pods(NS, "app=roll")).map((p) => p.name));
       expect([...old].some((n) => answeredBy.has(n))).toBe(true);
       expect([...now].some((n) => answeredBy.has(n))).toBe(true);
