@@ -7,7 +7,7 @@ import { KubeClient } from "@klab/client";
 import type { Pod } from "@klab/api";
 import { startApiServer } from "../support/apiserver.ts";
 import { startNode } from "../e2e/node-agent-support.ts";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 
 const PODS = 50;
@@ -18,6 +18,62 @@ function pct(xs: number[], p: number): number {
 }
 
 const load = () => `load ${loadavg()[0].toFixed(2)}`;
+
+/** utime + stime of one process (not its children), in ms. */
+function ownCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+}
+
+/**
+ * CPU time of the agent and everything it starts (sandboxes, shims, containers, probes), from a
+ * cgroup of its own: a figure other load on the machine does not change, unlike wall time.
+ */
+class CpuMeter {
+  private constructor(
+    private readonly dir: string,
+    private readonly read: () => number,
+  ) {}
+  static attach(pid: number): CpuMeter | undefined {
+    const name = `klab-bench-${process.pid}-${pid}`;
+    const tries: Array<[string, (d: string) => number]> = [
+      // cgroup v1 cpuacct: nanoseconds
+      ["/sys/fs/cgroup/cpuacct", (d) => Number(readFileSync(`${d}/cpuacct.usage`, "utf8")) / 1e6],
+      // cgroup v2: usage_usec in cpu.stat
+      [
+        "/sys/fs/cgroup",
+        (d) => Number(/usage_usec (\d+)/.exec(readFileSync(`${d}/cpu.stat`, "utf8"))![1]) / 1e3,
+      ],
+    ];
+    for (const [root, read] of tries) {
+      const dir = `${root}/${name}`;
+      try {
+        mkdirSync(dir);
+        writeFileSync(`${dir}/cgroup.procs`, String(pid));
+        read(dir);
+        return new CpuMeter(dir, () => read(dir));
+      } catch {
+        try {
+          rmdirSync(dir);
+        } catch {
+          /* not made */
+        }
+      }
+    }
+    return undefined;
+  }
+  ms(): number {
+    return this.read();
+  }
+  remove(): void {
+    try {
+      rmdirSync(this.dir);
+    } catch {
+      /* processes still in it */
+    }
+  }
+}
 
 /** The agent's "pod start phases" log lines for these pods: p50/p95 per phase. */
 function phases(log: string, names: (n: string) => boolean): string {
@@ -39,7 +95,10 @@ async function run(podNetwork: "tun" | "bridge"): Promise<void> {
   const api = await startApiServer();
   const node = await startNode(api, `bench-${podNetwork}`, { podNetwork });
   const client = new KubeClient({ server: api.url, caPem: api.caPem, token: api.token });
+  const cpu = CpuMeter.attach(node.child.pid!);
   try {
+    const cpu0 = cpu?.ms() ?? 0;
+    const own0 = ownCpuMs(node.child.pid!);
     const created = new Map<string, number>();
     const ready = new Map<string, number>();
     const done = new Promise<void>((resolve) => {
@@ -86,6 +145,10 @@ async function run(podNetwork: "tun" | "bridge"): Promise<void> {
       `pod start (create → Ready), ${PODS} pods at once, ${podNetwork} network: p50 ${pct(ms, 50)} ms, p95 ${pct(ms, 95)} ms, max ${Math.max(...ms)} ms (${load()})`,
     );
     console.log(`  agent phases p50/p95 ms: ${phases(node.log(), (n) => n.startsWith("bench-"))}`);
+    if (cpu)
+      console.log(
+        `  CPU until all were Ready, per pod: ${Math.round((cpu.ms() - cpu0) / PODS)} ms (the agent process itself ${Math.round((ownCpuMs(node.child.pid!) - own0) / PODS)} ms, the rest its sandboxes, shims, containers and probes)`,
+      );
     // one pod alone, on a quiet node
     const t0 = Date.now();
     await client.create<Pod>({
@@ -111,11 +174,14 @@ async function run(podNetwork: "tun" | "bridge"): Promise<void> {
     console.log(
       `pod start, one pod on a quiet node, ${podNetwork} network: ${Date.now() - t0} ms (${load()})`,
     );
-    await new Promise((r) => setTimeout(r, 200));
+    // the agent logs the phases once its status write returns, which may be after we saw Ready
+    for (let i = 0; i < 100 && !phases(node.log(), (n) => n === "solo"); i++)
+      await new Promise((r) => setTimeout(r, 100));
     console.log(`  agent phases ms: ${phases(node.log(), (n) => n === "solo")}`);
   } finally {
     await client.close();
     await node.cleanup();
+    cpu?.remove();
     await api.stop();
   }
 }
