@@ -149,6 +149,8 @@ function routePodCIDRsForever(): void {
 export async function edge(): Promise<void> {
   dropDefaultRoute();
   const { dev } = labInterface();
+  // What nodes send to the internet arrives mapped (see internetOnTheWire): back to 203.0.113.0/24.
+  ensureNatRule(["PREROUTING", "-i", dev, "-d", internetOnTheWire(), "-j", "NETMAP", "--to", internetCIDR]);
   await waitForFile(nodeKubeconfig, "the control plane's node kubeconfig");
   const ingress = "ingress-nginx/ingress-nginx-controller";
   supervise([
@@ -167,6 +169,15 @@ export async function edge(): Promise<void> {
   ]);
 }
 
+/** Appends a nat-table rule unless it is there already (a restarted role keeps its container). */
+function ensureNatRule(rule: string[]): void {
+  try {
+    execFileSync("iptables", ["-t", "nat", "-C", ...rule], { stdio: "ignore" });
+  } catch {
+    execFileSync("iptables", ["-t", "nat", "-A", ...rule]);
+  }
+}
+
 /**
  * Docker drops packets on an internal network whose source is outside its subnet, so pod
  * addresses cannot leave a node container as they leave a native node: traffic from pods to
@@ -175,20 +186,37 @@ export async function edge(): Promise<void> {
  */
 function masqueradePodsLeavingTheNode(dev: string): void {
   const cidr = defaultSettings.clusterCIDR;
-  const rule = ["POSTROUTING", "-s", cidr, "!", "-d", cidr, "-o", dev, "-j", "MASQUERADE"];
-  try {
-    execFileSync("iptables", ["-t", "nat", "-C", ...rule], { stdio: "ignore" });
-  } catch {
-    execFileSync("iptables", ["-t", "nat", "-A", ...rule]);
-  }
+  ensureNatRule(["POSTROUTING", "-s", cidr, "!", "-d", cidr, "-o", dev, "-j", "MASQUERADE"]);
+}
+
+/**
+ * The emulated internet's prefix as it crosses the Docker network: Docker's internal networks
+ * also drop packets addressed outside their subnet (the host's DOCKER-ISOLATION-STAGE-1 rule
+ * `! -d <subnet> -i <bridge> -j DROP`), and 203.0.113.0/24 is. So on that one wire the
+ * internet's addresses travel mapped 1:1 (NETMAP) into a /24 of the node network that nothing
+ * else uses; nodes, pods and the edge only ever see 203.0.113.0/24.
+ */
+export function internetOnTheWire(network = process.env.KLAB_NODE_NETWORK ?? "172.29.0.0/16"): string {
+  return process.env.KLAB_INTERNET_ON_THE_WIRE ?? `${network.split(".").slice(0, 2).join(".")}.254.0/24`;
+}
+
+/** A node reaches the emulated internet through the edge, as the mapped prefix on the wire. */
+function routeTheInternetViaTheEdge(dev: string): void {
+  const wire = internetOnTheWire();
+  // 203.0.113.0/24 keeps its route so that lab0 never claims it (the dataplane hands it to the kernel).
+  execFileSync("ip", ["route", "replace", internetCIDR, "via", edgeAddress, "dev", dev]);
+  execFileSync("ip", ["route", "replace", wire, "via", edgeAddress, "dev", dev]);
+  // Pods' packets arrive from lab0 (PREROUTING); the node's own processes send them (OUTPUT).
+  for (const chain of ["PREROUTING", "OUTPUT"])
+    ensureNatRule([chain, "-d", internetCIDR, "-j", "NETMAP", "--to", wire]);
 }
 
 export async function node(name: string): Promise<void> {
   dropDefaultRoute();
-  const ip = labAddress();
+  const { ip, dev } = labInterface();
   // The only way out of a node is the edge, which holds the emulated internet and its DNS.
-  execFileSync("ip", ["route", "replace", internetCIDR, "via", edgeAddress]);
-  masqueradePodsLeavingTheNode(labInterface().dev);
+  routeTheInternetViaTheEdge(dev);
+  masqueradePodsLeavingTheNode(dev);
   writeFileSync("/etc/resolv.conf", `nameserver ${internetDNS}\n`);
   await waitForFile(nodeKubeconfig, "the control plane's node kubeconfig");
   const agent = klab([
