@@ -280,16 +280,12 @@ http { ${temps.replace(/NAME/g, "px")} server_tokens off; keepalive_requests 100
     const proxyPid = children[1].pid!;
     const klabPid = klab.proc.pid!;
     const cpuRows: string[] = [];
-    // Warm up the JIT and the upstream pools before anything is measured.
-    await run("wrk", [
-      "-t1",
-      `-c${CONNECTIONS}`,
-      "-d2s",
-      "-H",
-      `Host: ${HOST}`,
-      `http://127.0.0.1:${klab.http}/`,
-    ]);
+    // Each side gets the same warm-up per case (the JIT, the upstream pools, TLS code paths).
+    const warm = (url: string, extra: string[]): Promise<unknown> =>
+      run("wrk", ["-t1", `-c${CONNECTIONS}`, "-d2s", "-H", `Host: ${HOST}`, ...extra, url]);
     for (const [name, url, ours, theirs, extra] of cases) {
+      await warm(url(ours), extra);
+      await warm(url(theirs), extra);
       const k0 = treeCpuSeconds(klabPid);
       const a = await wrk(url(ours), extra);
       const k1 = treeCpuSeconds(klabPid);

@@ -71,6 +71,8 @@ export function parseCookies(header: string | string[] | undefined): Map<string,
   return out;
 }
 
+const NO_COOKIES: ReadonlyMap<string, string> = new Map();
+
 export function findServer(table: RouteTable, host: string): Server {
   return lookupHost(table.servers, host) ?? table.catchAll;
 }
@@ -125,7 +127,8 @@ export function route(table: RouteTable, req: RouteRequest): Decision {
       upstreamName: location.upstream.name,
     };
 
-  const cookies = parseCookies(req.headers["cookie"]);
+  // Only canaries and affinity read cookies; most requests skip the parse.
+  const cookies = location.canary || a.affinity ? parseCookies(req.headers["cookie"]) : NO_COOKIES;
   let upstream = location.upstream;
   let alternativeUpstreamName: string | undefined;
   const canary = location.canary;
