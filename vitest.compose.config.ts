@@ -1,8 +1,8 @@
 import { defineConfig } from "vitest/config";
 
-// The docker compose end-to-end suite builds images and runs the whole lab in containers: it runs
-// on its own (npm run test:compose), so its image builds do not starve the other suites. It is not
-// part of npm test yet: CoreDNS in containers still stops on its loop check (see README).
+// The docker compose end-to-end suite builds images and runs the whole lab in containers: npm test
+// runs it after the main suite (and npm run test:compose alone), so its image builds and containers
+// never compete with the other suites for the machine.
 export default defineConfig({
   test: {
     include: ["test/e2e/compose.test.ts"],
