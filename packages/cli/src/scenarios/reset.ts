@@ -8,7 +8,9 @@ import type { ConfigMap, KubeObject, Node, Pod, Service } from "@klab/api";
 import type { KubeClient } from "@klab/client";
 import { defaultSettings, ensureObjects, type ClusterSettings } from "../addons/index.ts";
 import { exampleObjects } from "../addons/example.ts";
-import { corednsObjects, ingressNginxObjects, kubeProxyObjects } from "../addons/system.ts";
+import { systemObjects } from "../addons/system.ts";
+
+export { systemObjects };
 
 const plurals: Record<string, string> = {
   ConfigMap: "configmaps",
@@ -21,9 +23,7 @@ const plurals: Record<string, string> = {
 };
 
 export function pluralOf(kind: string): string {
-  const p = plurals[kind];
-  if (!p) throw new Error(`reset does not know the resource of kind ${kind}`);
-  return p;
+  return plurals[kind] ?? `${kind.toLowerCase()}s`;
 }
 
 /**
@@ -109,10 +109,6 @@ export async function labSettings(
     ...(scheduler ? { ipvsScheduler: scheduler } : {}),
     clusterDNS: dns?.spec?.clusterIP ?? defaultSettings.clusterDNS,
   };
-}
-
-export function systemObjects(s: ClusterSettings): KubeObject[] {
-  return [...kubeProxyObjects(s), ...corednsObjects(s), ...ingressNginxObjects()];
 }
 
 /** The system pods' selectors, with how many Ready pods a healthy lab has (-1: one per Ready node). */
