@@ -1,13 +1,14 @@
 // DNS benchmark: dnsperf against klab's CoreDNS-compatible server and against Debian's dnsmasq
 // serving the same records, side by side on loopback, one process each: cluster names (the
 // kubernetes plugin against a hosts file in dnsmasq) and forwarded names (both forwarding to the
-// same upstream, a third dnsmasq), cache off and on. Prints queries/s, latency, and klab/dnsmasq.
+// same upstream, a third dnsmasq), cache off and on. Prints queries/s, latency, klab/dnsmasq, and
+// each server's CPU time per query (steadier than queries/s on a shared machine).
 // Run: npx tsx -e 'import("./test/bench/dns.bench.ts").then(m => m.default())'
 import { spawn, type ChildProcess } from "node:child_process";
 import dgram from "node:dgram";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { DnsServer } from "../../services/dns/src/server.ts";
@@ -80,11 +81,27 @@ interface Result {
   qps: number;
   avgMs: number;
   lost: number;
+  /** CPU time the server spent per answered query (user + system), in microseconds. */
+  cpuUs: number;
 }
 
-async function dnsperf(port: number, queryFile: string): Promise<Result> {
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // fields[11] and [12] are utime and stime (the 14th and 15th of the whole line)
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Runs dnsperf; `cpu` reads the server's CPU seconds so far. On a shared machine queries/s
+ * swing with the load of other processes; CPU time per query does much less, and its inverse is
+ * the queries/s one core would give.
+ */
+async function dnsperf(port: number, queryFile: string, cpu: () => number): Promise<Result> {
   // A short warm-up first: JIT for klab, a filled cache for both.
   await run("dnsperf", ["-s", "127.0.0.1", "-p", String(port), "-d", queryFile, "-l", "1", "-q", "50"]);
+  const cpu0 = cpu();
   const r = await run("dnsperf", [
     "-s",
     "127.0.0.1",
@@ -105,9 +122,16 @@ async function dnsperf(port: number, queryFile: string): Promise<Result> {
   ]);
   const qps = /Queries per second:\s+([\d.]+)/.exec(r.stdout);
   const avg = /Average Latency \(s\):\s+([\d.]+)/.exec(r.stdout);
+  const cpuSeconds = cpu() - cpu0;
   const lost = /Queries lost:\s+(\d+)/.exec(r.stdout);
-  if (!qps || !avg) throw new Error(`dnsperf output not understood:\n${r.stdout}\n${r.stderr}`);
-  return { qps: Number(qps[1]), avgMs: Number(avg[1]) * 1000, lost: Number(lost?.[1] ?? 0) };
+  const completed = /Queries completed:\s+(\d+)/.exec(r.stdout);
+  if (!qps || !avg || !completed) throw new Error(`dnsperf output not understood:\n${r.stdout}\n${r.stderr}`);
+  return {
+    qps: Number(qps[1]),
+    avgMs: Number(avg[1]) * 1000,
+    lost: Number(lost?.[1] ?? 0),
+    cpuUs: (cpuSeconds * 1e6) / Math.max(1, Number(completed[1])),
+  };
 }
 
 function clusterOf(n: number): ClusterState {
@@ -211,13 +235,32 @@ export default async function (): Promise<void> {
       `dns: dnsperf ${SECONDS}s per run, 1 client thread, 200 outstanding, ${NAMES} names; klab (node, 1 thread) vs dnsmasq (1 thread)`,
     );
     console.log(
-      ["scenario".padEnd(28), "klab qps", "klab ms", "dnsmasq qps", "dnsmasq ms", "ratio"].join("  "),
+      [
+        "scenario".padEnd(28),
+        "klab qps",
+        "klab ms",
+        "dnsmasq qps",
+        "dnsmasq ms",
+        "ratio",
+        "klab us/q",
+        "dnsmasq us/q",
+        "cpu ratio",
+        "klab qps/core",
+      ].join("  "),
+    );
+    console.log(
+      `load average before: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(" ")}`,
     );
     for (const s of scenarios) {
       const server = await klab(s.klab, dir);
       let k: Result;
       try {
-        k = await dnsperf(server.port(), s.queries);
+        k = await dnsperf(server.port(), s.queries, () => {
+          const u = process.cpuUsage();
+          return (u.user + u.system) / 1e6;
+        });
       } finally {
         await server.stop();
       }
@@ -225,7 +268,7 @@ export default async function (): Promise<void> {
       const peer = await dnsmasq([`--port=${port}`, ...s.dnsmasq]);
       let d: Result;
       try {
-        d = await dnsperf(port, s.queries);
+        d = await dnsperf(port, s.queries, () => cpuSecondsOf(peer.pid!));
       } finally {
         await stopChild(peer);
       }
@@ -237,9 +280,22 @@ export default async function (): Promise<void> {
           d.qps.toFixed(0).padStart(11),
           d.avgMs.toFixed(3).padStart(10),
           (k.qps / d.qps).toFixed(2).padStart(5),
+          k.cpuUs.toFixed(1).padStart(9),
+          d.cpuUs.toFixed(1).padStart(12),
+          // above 1: klab spends less CPU per query than dnsmasq
+          (d.cpuUs / k.cpuUs).toFixed(2).padStart(9),
+          (1e6 / k.cpuUs).toFixed(0).padStart(13),
         ].join("  ") + (k.lost || d.lost ? `   (lost: klab ${k.lost}, dnsmasq ${d.lost})` : ""),
       );
     }
+    console.log(
+      `load average after: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(" ")}`,
+    );
+    console.log(
+      "ratio: queries/s klab/dnsmasq; cpu ratio: dnsmasq's CPU per query / klab's (both single-threaded).",
+    );
     console.log("CoreDNS's published anchor: ~16.8k QPS per core for cluster names (Scaling_CoreDNS.md).");
   } finally {
     for (const c of children) await stopChild(c);

@@ -501,7 +501,9 @@ export class DnsServer {
         (out) => {
           if (!out || l.closed) return;
           try {
-            udp.send(out, rinfo.port, rinfo.address, () => {});
+            // no callback: a completed send then costs no callback of its own; errors go to the
+            // socket's error listener
+            udp.send(out, rinfo.port, rinfo.address);
           } catch {
             // the listener closed while the query was in flight
           }
