@@ -4,69 +4,19 @@
  * credentials from its projected service-account token, its Corefile from a ConfigMap volume) and
  * the ingress-nginx controller behind a LoadBalancer Service.
  */
-import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { startLab, type Lab, type PodInfo } from "../support/lab.ts";
 import { describeWith } from "../support/prereq.ts";
 import { runCommand, until } from "../support/wait.ts";
 
-const run = promisify(execFile);
-const root = resolve(import.meta.dirname, "../..");
-const cli = join(root, "packages/cli/bin/klab.js");
-const name = `klabf${process.pid % 100000}`;
-const home = mkdtempSync(join(tmpdir(), "klab-flows-"));
-const env = { ...process.env, KLAB_HOME: home };
-const kubeconfig = join(home, name, "kubeconfig");
-let httpPort = 0;
-let httpsPort = 0;
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-  });
-}
-
-async function klab(args: string[], timeout = 300_000): Promise<string> {
-  const { stdout } = await run(process.execPath, [cli, ...args], { env, timeout, maxBuffer: 16 << 20 });
-  return stdout;
-}
-
-const sh = (cmd: string, args: string[]) => runCommand(cmd, args, { env });
-const kubectl = (args: string[]) => sh("kubectl", ["--kubeconfig", kubeconfig, ...args]);
-
-interface PodInfo {
-  name: string;
-  ip: string;
-  node: string;
-  ready: boolean;
-}
-
-async function pods(namespace: string, selector: string): Promise<PodInfo[]> {
-  const { stdout } = await kubectl(["-n", namespace, "get", "pods", "-l", selector, "-o", "json"]);
-  const list = JSON.parse(stdout) as {
-    items: {
-      metadata: { name: string; deletionTimestamp?: string };
-      spec: { nodeName?: string };
-      status: { podIP?: string; phase?: string; conditions?: { type: string; status: string }[] };
-    }[];
-  };
-  return list.items
-    .filter((p) => !p.metadata.deletionTimestamp && p.status.phase === "Running")
-    .map((p) => ({
-      name: p.metadata.name,
-      ip: p.status.podIP ?? "",
-      node: p.spec.nodeName ?? "",
-      ready: !!p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
-    }));
+let lab: Lab;
+const kubectl = (args: string[]) => lab.kubectl(args);
+const sh = (cmd: string, args: string[]) => runCommand(cmd, args, { env: lab.env });
+const pods = (namespace: string, selector: string) => lab.pods(namespace, selector);
+async function klab(args: string[], timeoutMs = 300_000): Promise<string> {
+  const r = await lab.klab(args, { timeoutMs });
+  if (r.code !== 0) throw new Error(`klab ${args.join(" ")} failed: ${r.stderr}`);
+  return r.stdout;
 }
 
 const allReady = (want: number) => (p: PodInfo[]) =>
@@ -77,27 +27,11 @@ describeWith(
   "the guide's flows in klab up (system pods: kube-proxy, CoreDNS, ingress-nginx)",
   () => {
     beforeAll(async () => {
-      const apiPort = await freePort();
-      httpPort = await freePort();
-      httpsPort = await freePort();
-      await klab([
-        "up",
-        "--name",
-        name,
-        "--nodes",
-        "2",
-        "--api-port",
-        String(apiPort),
-        "--http-port",
-        String(httpPort),
-        "--https-port",
-        String(httpsPort),
-      ]);
-    }, 300_000);
+      lab = await startLab({ prefix: "klabf", nodes: 2 });
+    }, 420_000);
 
     afterAll(async () => {
-      await klab(["down", "--name", name]).catch(() => undefined);
-      rmSync(home, { recursive: true, force: true });
+      await lab?.down().catch(() => undefined);
     }, 120_000);
 
     it("runs kube-proxy on every node, loading that node's dataplane", async () => {
@@ -107,7 +41,7 @@ describeWith(
       expect(new Set(proxies.map((p) => p.node))).toEqual(new Set(["node-1", "node-2"]));
       for (const node of ["node-1", "node-2"]) {
         const rules = await until(`the web-service rules on ${node}`, 60_000, async () => {
-          const text = await klab(["iptables-save", "--name", name, "--node", node, "-t", "nat"], 30_000);
+          const text = await klab(["iptables-save", "--name", lab.name, "--node", node, "-t", "nat"], 30_000);
           return text.includes('"default/web-service:http') || text.includes("default/web-service")
             ? text
             : undefined;
@@ -255,8 +189,8 @@ describeWith(
           "-m",
           "10",
           "--resolve",
-          `myapp.com:${httpsPort}:127.0.0.1`,
-          `https://myapp.com:${httpsPort}${path}`,
+          `myapp.com:${lab.httpsPort}:127.0.0.1`,
+          `https://myapp.com:${lab.httpsPort}${path}`,
         ]);
       const first = await until("the ingress answering on the host", 90_000, async () => {
         const r = await https("/hostname");
@@ -293,8 +227,8 @@ describeWith(
         "-w",
         "%{http_code} %{redirect_url}",
         "--resolve",
-        `myapp.com:${httpPort}:127.0.0.1`,
-        `http://myapp.com:${httpPort}/`,
+        `myapp.com:${lab.httpPort}:127.0.0.1`,
+        `http://myapp.com:${lab.httpPort}/`,
       ]);
       expect(plain.stdout).toBe("308 https://myapp.com/");
     }, 150_000);
