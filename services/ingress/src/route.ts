@@ -87,40 +87,61 @@ export function route(table: RouteTable, req: RouteRequest): Decision {
   const server = findServer(table, host);
   const hostHasCertificate = host !== "" && lookupHost(table.certificates, host) !== undefined;
   const hsts = req.scheme === "https" && hostHasCertificate;
-  const base = { server, hsts };
   const { path: rawPath, query } = splitTarget(req.target);
   const uri = normalizeUri(rawPath);
   if (uri === undefined)
-    return { ...base, kind: "respond", status: 400, why: "invalid request path", upstreamName: "" };
+    return { server, hsts, kind: "respond", status: 400, why: "invalid request path", upstreamName: "" };
 
   const found = selectLocation(server.locations, uri);
-  if (!found) return { ...base, kind: "respond", status: 404, why: "no location", upstreamName: "internal" };
+  if (!found)
+    return { server, hsts, kind: "respond", status: 404, why: "no location", upstreamName: "internal" };
   const location = found.location;
   const a = location.annotations;
-  const common = { ...base, location, upstreamName: location.upstream.name };
+  const upstreamName = location.upstream.name;
 
   if (req.contentLength !== undefined && tooLarge(a.proxyBodySize, req.contentLength))
-    return { ...common, kind: "respond", status: 413, why: "request body larger than proxy-body-size" };
+    return {
+      server,
+      hsts,
+      location,
+      upstreamName,
+      kind: "respond",
+      status: 413,
+      why: "request body larger than proxy-body-size",
+    };
 
   const ret = annotationRedirect(a.redirects, { scheme: req.scheme, hostHeader: req.host ?? host, uri });
-  if (ret) return { ...common, kind: "redirect", status: ret.status, url: ret.url };
+  if (ret)
+    return { server, hsts, location, upstreamName, kind: "redirect", status: ret.status, url: ret.url };
 
   const url = redirectLocation(
     a.redirect,
     { scheme: req.scheme, host, requestUri: req.target, uri },
     hostHasCertificate,
   );
-  if (url !== undefined) return { ...common, kind: "redirect", status: 308, url };
+  if (url !== undefined) return { server, hsts, location, upstreamName, kind: "redirect", status: 308, url };
 
   const rateLimit = a.rateLimit ? { key: location.id, limit: a.rateLimit } : undefined;
-  const limited = { ...common, rateLimit };
-  if (a.denied !== undefined) return { ...limited, kind: "respond", status: 503, why: a.denied };
+  if (a.denied !== undefined)
+    return { server, hsts, location, upstreamName, rateLimit, kind: "respond", status: 503, why: a.denied };
   if (a.whitelist && !allows(a.whitelist, req.remoteAddr))
-    return { ...limited, kind: "respond", status: 403, why: "client address not in whitelist-source-range" };
+    return {
+      server,
+      hsts,
+      location,
+      upstreamName,
+      rateLimit,
+      kind: "respond",
+      status: 403,
+      why: "client address not in whitelist-source-range",
+    };
 
   if (location.upstream.defaultBackend)
     return {
-      ...limited,
+      server,
+      hsts,
+      location,
+      rateLimit,
       kind: "respond",
       status: 404,
       why: "default backend",
@@ -149,7 +170,10 @@ export function route(table: RouteTable, req: RouteRequest): Decision {
   }
   if (upstream.endpoints.length === 0)
     return {
-      ...limited,
+      server,
+      hsts,
+      location,
+      rateLimit,
       kind: "respond",
       status: 503,
       why: upstream.problem ?? "no endpoints",
@@ -172,5 +196,16 @@ export function route(table: RouteTable, req: RouteRequest): Decision {
         cookiePath: location.source.path,
       }
     : undefined;
-  return { ...limited, kind: "proxy", location, upstream, alternativeUpstreamName, upstreamTarget, affinity };
+  return {
+    server,
+    hsts,
+    location,
+    upstreamName,
+    rateLimit,
+    kind: "proxy",
+    upstream,
+    alternativeUpstreamName,
+    upstreamTarget,
+    affinity,
+  };
 }
