@@ -13,6 +13,9 @@ export default defineConfig({
     // Many suites start real processes, namespaces and sockets: give them room, and keep
     // them in separate processes so a crash in one cannot take down the others.
     pool: "forks",
+    // The lab suites mostly wait on real processes: three at a time keep a 2-core CI machine
+    // busy without starving them (vitest's default there is one fork, which serialises them).
+    poolOptions: { forks: { maxForks: 3, minForks: 1 } },
     testTimeout: 60_000,
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
