@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawnCollect } from "../sandbox/spawner.ts";
 import type { Container, Probe } from "@klab/api";
 
 export type ProbeResult = { ok: true } | { ok: false; output: string };
@@ -18,34 +18,15 @@ function resolvePort(port: number | string, c: Container): number | undefined {
   return c.ports?.find((p) => p.name === port)?.containerPort;
 }
 
-function runIn(
+async function runIn(
   argv: string[],
   env: Record<string, string>,
   timeoutMs: number,
 ): Promise<{ code: number | null; out: string; timedOut: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    let out = "";
-    let timedOut = false;
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    const t = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {
-        /* gone */
-      }
-    }, timeoutMs);
-    child.on("error", (e) => {
-      clearTimeout(t);
-      resolve({ code: -1, out: e.message, timedOut });
-    });
-    child.on("close", (code) => {
-      clearTimeout(t);
-      resolve({ code, out: out.slice(0, 10_240), timedOut });
-    });
-  });
+  // from a worker thread: fifty pods probed every second must not hold the agent's event loop
+  const r = await spawnCollect({ argv, env, timeoutMs, detached: true, maxBytes: 10_240 });
+  if (r.error) return { code: -1, out: r.error, timedOut: r.timedOut };
+  return { code: r.code, out: r.out.slice(0, 10_240), timedOut: r.timedOut };
 }
 
 // bash's /dev/tcp opens the connection in the pod's namespace without starting a runtime

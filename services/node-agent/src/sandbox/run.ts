@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { spawnCollect } from "./spawner.ts";
 
 export class CommandError extends Error {
   constructor(
@@ -10,31 +10,25 @@ export class CommandError extends Error {
   }
 }
 
-/** Runs a system command (ip, nsenter …) and resolves with its stdout; rejects with its stderr. */
-export function run(
+/**
+ * Runs a system command (ip, nsenter …) and resolves with its stdout; rejects with its stderr.
+ * The child is started from a worker thread (spawner.ts), so the agent's event loop never waits
+ * on a fork.
+ */
+export async function run(
   cmd: string,
   args: string[],
   opts: { timeoutMs?: number; input?: string } = {},
 ): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      cmd,
-      args,
-      { encoding: "utf8", timeout: opts.timeoutMs ?? 30_000, maxBuffer: 16 << 20 },
-      (err, stdout, stderr) => {
-        if (err)
-          reject(
-            new CommandError(
-              [cmd, ...args],
-              typeof err.code === "number" ? err.code : null,
-              stderr || err.message,
-            ),
-          );
-        else resolve(stdout);
-      },
-    );
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  const r = await spawnCollect({
+    argv: [cmd, ...args],
+    input: opts.input,
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    maxBytes: 16 << 20,
   });
+  if (r.code === 0) return r.stdout;
+  const why = r.error ?? (r.timedOut ? "timed out" : r.signal ? `killed by ${r.signal}` : "");
+  throw new CommandError([cmd, ...args], r.code, r.stderr || why);
 }
 
 /** `ip` in a named network namespace, or in the agent's own when netns is undefined. */
