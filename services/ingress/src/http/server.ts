@@ -532,6 +532,8 @@ export class IngressServer {
       }
       upstreamBody.destroy();
     });
+    // The client left while the upstream was answering: stop reading, free the connection.
+    if (res.destroyed) upstreamBody.destroy();
     this.finish(req, res, started, status, d, attempts, requestId);
   }
 
