@@ -426,9 +426,12 @@ describeWith(
         input: JSON.stringify({ apiVersion: "v1", kind: "List", items: manifest() }),
       });
       await lab.waitReady(NS, "app=echo", 2);
-      await until("the controller serving the last Ingress", 120_000, async () => {
-        const r = await curl("sentinel.test", "/hostname");
-        return r.code === 200 ? r : undefined;
+      let last: Reply | undefined;
+      await until("the controller serving the last Ingress", 180_000, async () => {
+        last = await curl("sentinel.test", "/hostname");
+        return last.code === 200 ? last : undefined;
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}; it last answered ${JSON.stringify(last)}`);
       });
     }, 480_000);
 
@@ -438,8 +441,11 @@ describeWith(
     }, 180_000);
 
     it("sends myapp.com/api to an api pod and / to a web pod, and plain HTTP to 308", async () => {
-      const api = new Set((await lab.pods("default", "app=api")).map((p) => p.name));
-      const web = new Set((await lab.pods("default", "app=web")).map((p) => p.name));
+      const api = new Set((await lab.waitReady("default", "app=api", 2)).map((p) => p.name));
+      const web = new Set((await lab.waitReady("default", "app=web", 2)).map((p) => p.name));
+      await until("myapp.com/api answering", 60_000, async () =>
+        (await curl("myapp.com", "/api", { https: true })).code === 200 ? true : undefined,
+      );
       const a = await curl("myapp.com", "/api", { https: true, expectUpstream: "default-api-service-80" });
       expect(a.code).toBe(200);
       expect(api.has(a.body.trim()), `api answered ${a.body}`).toBe(true);
@@ -475,6 +481,10 @@ describeWith(
     }, 60_000);
 
     it("gives 502 when every endpoint refuses and 504 when the backend is slower than proxy-read-timeout", async () => {
+      // 503 until the controller has the refuse Service's endpoints
+      await until("refuse.test past 503", 60_000, async () =>
+        (await curl("refuse.test", "/")).code !== 503 ? true : undefined,
+      );
       expect(await curl("refuse.test", "/", { expectUpstream: "routes-refuse-80" })).toEqual({
         code: 502,
         body: page("502 Bad Gateway"),
@@ -532,6 +542,10 @@ describeWith(
     }, 60_000);
 
     it("chooses the certificate by SNI among several, the fake one for an unknown name", async () => {
+      // the Secrets come through their own watch: give it the time to catch up
+      await until("one.sni.test's own certificate", 60_000, async () =>
+        (await servedSubject("one.sni.test")) === "CN = one.sni.test" ? true : undefined,
+      );
       expect(await servedSubject("one.sni.test")).toBe("CN = one.sni.test");
       expect(await servedSubject("two.sni.test")).toBe("CN = two.sni.test");
       expect(await servedSubject("three.sni.test")).toBe(
@@ -553,6 +567,9 @@ describeWith(
 
     it("loses no request while the backend Deployment rolls over under steady load", async () => {
       const before = await lab.waitReady(NS, "app=roll", 2);
+      await until("roll.test answering", 60_000, async () =>
+        (await curl("roll.test", "/hostname")).code === 200 ? true : undefined,
+      );
       const old = new Set(before.map((p) => p.name));
       const codes = new Map<string, number>();
       const answeredBy = new Set<string>();
