@@ -49,3 +49,14 @@ describe("commands run from worker threads", () => {
     expect(await run("sh", ["-c", "echo ok"])).toBe("ok\n");
   });
 });
+
+describe("a probe's shell", () => {
+  it("runs with stdin on /dev/null, so bash does not take itself for a remote shell", async () => {
+    const r = await spawnCollect({
+      argv: ["bash", "-c", "readlink /proc/self/fd/0"],
+      timeoutMs: 10_000,
+      maxBytes: 1024,
+    });
+    expect(r.stdout).toBe("/dev/null\n");
+  });
+});

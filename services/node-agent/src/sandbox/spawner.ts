@@ -44,7 +44,13 @@ parentPort.on("message", (m) => {
   };
   let child;
   try {
-    child = spawn(m.argv[0], m.argv.slice(1), { env: m.env, detached: !!m.detached, stdio: ["pipe", "pipe", "pipe"] });
+    // stdin stays /dev/null unless there is input: bash reads ~/.bashrc when stdin is a socket
+    // (its remote-shell check), and Node's pipes are sockets
+    child = spawn(m.argv[0], m.argv.slice(1), {
+      env: m.env,
+      detached: !!m.detached,
+      stdio: [m.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
   } catch (e) {
     return finish({ code: null, signal: null, error: String((e && e.message) || e) });
   }
@@ -63,10 +69,10 @@ parentPort.on("message", (m) => {
   };
   child.stdout.on("data", take(1));
   child.stderr.on("data", take(2));
-  child.stdin.on("error", () => {});
+  if (child.stdin) child.stdin.on("error", () => {});
   child.on("error", (e) => finish({ code: null, signal: null, error: String(e.message) }));
   child.on("close", (code, signal) => finish({ code, signal }));
-  child.stdin.end(m.input === undefined ? undefined : m.input);
+  if (child.stdin) child.stdin.end(m.input);
 });
 `;
 
