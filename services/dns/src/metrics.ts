@@ -245,3 +245,42 @@ export function childCache<C>(
     return c;
   };
 }
+
+/** A counter for one label set that adds up in a plain number until the registry is read. */
+export interface LocalCount {
+  inc(n?: number): void;
+}
+
+type Collecting = { collect?: (this: unknown) => unknown };
+const localCounts = new WeakMap<Counter<string>, Set<{ labels: Record<string, string>; n: number }>>();
+
+/**
+ * prom-client hashes the label set on every `inc` (even through `labels()`); on the query path
+ * that costs more than the work being counted. These counts reach the counter when the registry
+ * is read (`collect`), so a scrape sees every query.
+ */
+export function localCounter(counter: Counter<string>, labels: Record<string, string>): LocalCount {
+  let set = localCounts.get(counter);
+  if (!set) {
+    const own = new Set<{ labels: Record<string, string>; n: number }>();
+    set = own;
+    localCounts.set(counter, own);
+    const c = counter as unknown as Collecting;
+    const previous = c.collect;
+    c.collect = function (this: unknown) {
+      for (const x of own)
+        if (x.n > 0) {
+          counter.inc(x.labels, x.n);
+          x.n = 0;
+        }
+      return previous?.call(this);
+    };
+  }
+  const entry = { labels, n: 0 };
+  set.add(entry);
+  return {
+    inc(n = 1) {
+      entry.n += n;
+    },
+  };
+}

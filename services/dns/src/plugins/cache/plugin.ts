@@ -13,6 +13,7 @@ import {
   type Request,
   type WireSlot,
 } from "../../message.ts";
+import { localCounter } from "../../metrics.ts";
 import type { Setup } from "../../setup.ts";
 import { parseCache, type CacheOptions } from "./parse.ts";
 
@@ -190,11 +191,11 @@ export const setup: Setup = (dirs, ctx) => {
   const zonesLabel = opts.zones.join(" ");
   const labels = { server: ctx.server, zones: zonesLabel, view: "" };
   // Children bound once: label hashing per query costs more than the cache lookup.
-  const requestsChild = m.cacheRequests.labels(labels);
-  const missesChild = m.cacheMisses.labels(labels);
+  const requestsChild = localCounter(m.cacheRequests, labels);
+  const missesChild = localCounter(m.cacheMisses, labels);
   const hitsChild = {
-    success: m.cacheHits.labels({ server: ctx.server, type: "success", zones: zonesLabel, view: "" }),
-    denial: m.cacheHits.labels({ server: ctx.server, type: "denial", zones: zonesLabel, view: "" }),
+    success: localCounter(m.cacheHits, { server: ctx.server, type: "success", zones: zonesLabel, view: "" }),
+    denial: localCounter(m.cacheHits, { server: ctx.server, type: "denial", zones: zonesLabel, view: "" }),
   };
   const cache = new ResponseCache(opts, Date.now, (type) =>
     m.cacheEvictions.inc({ server: ctx.server, type, zones: zonesLabel, view: "" }),

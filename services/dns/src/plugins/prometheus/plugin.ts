@@ -1,5 +1,5 @@
 import { rcodeName, rcodeOf, type Plugin } from "../../message.ts";
-import { childCache, typeLabel } from "../../metrics.ts";
+import { childCache, localCounter, typeLabel } from "../../metrics.ts";
 import type { Setup } from "../../setup.ts";
 import { parsePrometheus } from "./parse.ts";
 
@@ -11,10 +11,10 @@ export const setup: Setup = (dirs, ctx) => {
     const body = await m.registry.metrics();
     res.writeHead(200, { "content-type": m.registry.contentType }).end(body);
   });
-  const requests = childCache((l) => m.requests.labels(l));
-  const doRequests = childCache((l) => m.doRequests.labels(l));
+  const requests = childCache((l) => localCounter(m.requests, l));
+  const doRequests = childCache((l) => localCounter(m.doRequests, l));
   const requestSize = childCache((l) => m.requestSize.labels(l));
-  const responses = childCache((l) => m.responses.labels(l));
+  const responses = childCache((l) => localCounter(m.responses, l));
   const responseSize = childCache((l) => m.responseSize.labels(l));
   const duration = childCache((l) => m.requestDuration.labels(l));
   const plugin: Plugin = {
