@@ -159,6 +159,27 @@ describeWith({ tools: ["dig"] }, "CoreDNS plugins behave as CoreDNS's", () => {
     expect(dns.fatals).toEqual([]);
   });
 
+  it("loop: an upstream that never answers is not a loop (each unanswered probe starts the count again)", async () => {
+    const silent = createSocket("udp4");
+    let probes = 0;
+    silent.on("message", () => probes++);
+    await new Promise<void>((r) => silent.bind(0, "127.0.0.1", () => r()));
+    try {
+      const dns = await dnsWith(`.:0 {
+    bind 127.0.0.1
+    loop
+    forward . 127.0.0.1:${silent.address().port}
+}`);
+      // the loop plugin's own tries are 2 s of timeout and 1 s apart: 10 s holds at least three,
+      // which the old count took for a loop
+      await new Promise((r) => setTimeout(r, 10_000));
+      expect(probes).toBeGreaterThanOrEqual(3);
+      expect(dns.fatals).toEqual([]);
+    } finally {
+      silent.close();
+    }
+  }, 60_000);
+
   it("reload: a hosts entry added to the Corefile answers within seconds; a broken Corefile keeps the old one", async () => {
     const text = (entries: string) => `.:0 {
     bind 127.0.0.1

@@ -65,6 +65,9 @@ export const setup: Setup = (dirs, ctx) => {
       while (!stopped && !disabled && Date.now() < deadline) {
         const { host, port } = ctx.address();
         if (await exchange(host, port)) break;
+        // As CoreDNS: a probe that got no answer (a slow or unreachable upstream) starts the
+        // count again, so timeouts alone are never taken for a loop.
+        seen = 0;
         await new Promise((r) => setTimeout(r, 1000).unref());
       }
       disabled = true;
