@@ -23,6 +23,8 @@ export async function runCommand(
       cwd: opts.cwd,
       maxBuffer: 64 << 20,
     });
+    // a command that exits without reading its stdin must not turn our write into an EPIPE crash
+    running.child.stdin?.on("error", () => undefined);
     running.child.stdin?.end(opts.input ?? "");
     const { stdout, stderr } = await running;
     return { stdout, stderr, code: 0 };
