@@ -4,7 +4,7 @@
  * over the dataplane (VXLAN between nodes), then `klab down` leaving nothing behind.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -185,7 +185,27 @@ describeWith(
     }, 60_000);
 
     it("leaves no namespace, process or state behind after klab down", async () => {
+      // Pods torn down under a running process (a forced delete) must not leave it behind either:
+      // CoreDNS catches SIGTERM, and its pod's namespace is gone before it exits.
+      await kubectl([
+        "-n",
+        "kube-system",
+        "delete",
+        "pod",
+        "-l",
+        "k8s-app=kube-dns",
+        "--grace-period=0",
+        "--force",
+      ]);
       await klab(["down", "--name", name]);
+      const rootedInLab = readdirSync("/proc").filter((pid) => {
+        try {
+          return /^\d+$/.test(pid) && readlinkSync(`/proc/${pid}/root`).startsWith(`${join(home, name)}/`);
+        } catch {
+          return false;
+        }
+      });
+      expect(rootedInLab).toEqual([]);
       const { stdout } = await run("ip", ["netns", "list"]);
       expect(stdout.split("\n").filter((l) => l.startsWith(`${name}-`))).toEqual([]);
       const ps = await run("ps", ["-eo", "args"]);

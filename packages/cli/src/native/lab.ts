@@ -8,7 +8,15 @@
  * The host reaches the API server only through a relay on 127.0.0.1 that hands connections to a
  * unix socket, and a second relay inside the control-plane namespace that takes them on.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { KubeClient } from "@klab/client";
 import { writeKubeconfigFor } from "../kubeconfig-file.ts";
@@ -239,7 +247,11 @@ function processesMentioning(text: string): number[] {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(text)) pids.push(Number(entry));
+      // A container process whose pod was torn down under it has left every named namespace, but
+      // its root is still the pod's root under the state dir (shown with " (deleted)").
+      const root = readlinkSync(`/proc/${entry}/root`);
+      if (root.startsWith(`${text}/`) || readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(text))
+        pids.push(Number(entry));
     } catch {
       // Gone meanwhile.
     }
