@@ -1,14 +1,14 @@
 /**
  * Exercises 01-08 of lab-scenarios/, each as a learner goes through it, in one `klab up` lab:
  * `klab scenario start` → `check` fails naming a symptom → the documented solution typed with the
- * real kubectl → `check --wait 120` passes → `reset` → the lab is healthy again (system pods Ready,
+ * real kubectl → `check --wait` passes → `reset` → the lab is healthy again (system pods Ready,
  * web-service answering by name from a pod), ready for the next exercise.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { findScenario, loadCatalog } from "../../packages/cli/src/scenarios/catalog.ts";
 import { startLab, type Lab } from "../support/lab.ts";
 import { describeWith } from "../support/prereq.ts";
-import { until } from "../support/wait.ts";
+import { expectLabHealthy, walkThroughExercise } from "./lab-scenarios-support.ts";
 
 const EXERCISES = [
   "selector-mismatch",
@@ -23,25 +23,6 @@ const EXERCISES = [
 
 const catalog = loadCatalog();
 let lab: Lab;
-
-async function labIsHealthy(): Promise<void> {
-  await lab.waitReady("kube-system", "k8s-app=kube-proxy", 2);
-  await lab.waitReady("kube-system", "k8s-app=kube-dns", 2);
-  await lab.waitReady("ingress-nginx", "app.kubernetes.io/component=controller", 1);
-  const web = await lab.waitReady("default", "app=web", 2);
-  const names = new Set(web.map((p) => p.name));
-  const answer = await until("web-service by name from a pod", 60_000, async () => {
-    const r = await lab.exec("default", web[0]!.name, [
-      "curl",
-      "-s",
-      "-m",
-      "5",
-      "http://web-service/hostname",
-    ]);
-    return r.code === 0 && names.has(r.stdout) ? r.stdout : undefined;
-  });
-  expect(names.has(answer)).toBe(true);
-}
 
 describeWith(
   { root: true, tun: true, tools: ["ip", "kubectl", "curl", "dig"] },
@@ -73,39 +54,7 @@ describeWith(
 
     for (const id of EXERCISES) {
       it(`${id}: start, a failing check, the solution with kubectl, a passing check, reset`, async () => {
-        const s = findScenario(catalog, id);
-        const klab = (args: string[], timeoutMs = 420_000) =>
-          lab.klab(["scenario", ...args, "--name", lab.name], { timeoutMs });
-
-        const started = await klab(["start", id]);
-        expect(started.code, started.stderr).toBe(0);
-        expect(started.stdout).toContain(s.story.trim().split("\n")[0]!);
-
-        const status = await klab(["status"]);
-        expect(status.stdout).toContain(`exercise:  ${id}`);
-
-        const failing = await klab(["check"]);
-        expect(failing.code, failing.stdout + failing.stderr).toBe(1);
-        const said = s.check.filter((c) => failing.stdout.includes(`  - ${c.says}`));
-        expect(said.length, failing.stdout).toBeGreaterThan(0);
-
-        const hint = await klab(["hint"]);
-        expect(hint.stdout).toContain(`Hint 1/${s.hints.length}: `);
-
-        for (const argv of s.solution.kubectl) await lab.kubectlOk(argv, { timeoutMs: 120_000 });
-
-        const passing = await klab(["check", "--wait", "120", "--verbose"]);
-        expect(passing.code, passing.stdout + passing.stderr).toBe(0);
-        expect(passing.stdout).toContain(`all ${s.check.length} checks pass`);
-
-        const reset = await klab(["reset"], 600_000);
-        expect(reset.code, reset.stdout + reset.stderr).toBe(0);
-        for (const ns of s.namespaces) {
-          const r = await lab.kubectl(["get", "namespace", ns]);
-          expect(r.code).not.toBe(0);
-        }
-        expect((await klab(["status"])).stdout).toContain("No exercise is active");
-        await labIsHealthy();
+        await walkThroughExercise(lab, findScenario(catalog, id));
       }, 1_200_000);
     }
 
@@ -128,7 +77,7 @@ describeWith(
         "jsonpath={.data.Corefile}",
       ]);
       expect(corefile).toContain("forward . /etc/resolv.conf");
-      await labIsHealthy();
+      await expectLabHealthy(lab);
     }, 1_200_000);
   },
 );
