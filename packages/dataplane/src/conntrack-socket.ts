@@ -2,9 +2,9 @@
  * The node's conntrack table over a unix socket beside nat.sock and flows.sock, for
  * `klab conntrack -L | -C | -F`: one JSON request per line, one JSON answer per line.
  */
-import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
-import { createConnection, createServer, type Server } from "node:net";
-import { dirname, join } from "node:path";
+import type { Server } from "node:net";
+import { join } from "node:path";
+import { listenUnixSocket, requestJsonLine } from "./unix-socket.ts";
 import { formatConntrackEntry, protoName, type Conntrack, type ConntrackEntry } from "./conntrack.ts";
 import { ipToString } from "./ip.ts";
 
@@ -81,10 +81,8 @@ export function handleConntrackRequest(ct: Conntrack, req: unknown): ConntrackRe
 }
 
 /** Listens on `socketPath` (replacing a stale socket file); only root/the owner may connect. */
-export async function listenConntrack(ct: Conntrack, socketPath: string): Promise<Server> {
-  mkdirSync(dirname(socketPath), { recursive: true });
-  if (existsSync(socketPath)) rmSync(socketPath, { force: true });
-  const server = createServer((sock) => {
+export function listenConntrack(ct: Conntrack, socketPath: string): Promise<Server> {
+  return listenUnixSocket(socketPath, (sock) => {
     let buf = "";
     sock.on("data", (d: Buffer) => {
       buf += d.toString("utf8");
@@ -108,15 +106,6 @@ export async function listenConntrack(ct: Conntrack, socketPath: string): Promis
     });
     sock.on("error", () => sock.destroy());
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(socketPath, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  chmodSync(socketPath, 0o600);
-  return server;
 }
 
 /** Sends one request and waits for its answer. */
@@ -125,35 +114,5 @@ export function conntrackRequest(
   req: ConntrackRequest,
   timeoutMs = 30_000,
 ): Promise<ConntrackResponse> {
-  return new Promise((resolve, reject) => {
-    const sock = createConnection(socketPath);
-    let buf = "";
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no answer from the dataplane at ${socketPath} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    sock.on("connect", () => sock.write(JSON.stringify(req) + "\n"));
-    sock.on("data", (d) => {
-      buf += d.toString("utf8");
-      const nl = buf.indexOf("\n");
-      if (nl === -1) return;
-      clearTimeout(timer);
-      sock.end();
-      try {
-        resolve(JSON.parse(buf.slice(0, nl)) as ConntrackResponse);
-      } catch {
-        reject(new Error(`the dataplane at ${socketPath} answered something that is not JSON`));
-      }
-    });
-    sock.on("error", (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      if (err.code === "ENOENT" || err.code === "ECONNREFUSED")
-        reject(
-          new Error(
-            `no node dataplane is listening at ${socketPath} (is the node agent running? is --node right?)`,
-          ),
-        );
-      else reject(err);
-    });
-  });
+  return requestJsonLine<ConntrackResponse>(socketPath, req, timeoutMs);
 }

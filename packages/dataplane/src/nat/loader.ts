@@ -1,6 +1,6 @@
-import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
-import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { dirname, join } from "node:path";
+import type { Server, Socket } from "node:net";
+import { join } from "node:path";
+import { listenUnixSocket, requestJsonLine } from "../unix-socket.ts";
 import { iptablesSave } from "./iptables/save.ts";
 import type { TableName } from "./iptables/types.ts";
 import { ipvsadmList } from "./ipvs/ipvsadm.ts";
@@ -138,56 +138,11 @@ function serveConnection(nat: ServiceNat, sock: Socket, log?: NatLoaderLogger): 
 }
 
 /** Listens on `socketPath` (replacing a stale socket file); only root/the owner may connect. */
-export async function startNatLoader(
-  nat: ServiceNat,
-  socketPath: string,
-  log?: NatLoaderLogger,
-): Promise<Server> {
-  mkdirSync(dirname(socketPath), { recursive: true });
-  if (existsSync(socketPath)) rmSync(socketPath, { force: true });
-  const server = createServer((sock) => serveConnection(nat, sock, log));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(socketPath, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  chmodSync(socketPath, 0o600);
-  return server;
+export function startNatLoader(nat: ServiceNat, socketPath: string, log?: NatLoaderLogger): Promise<Server> {
+  return listenUnixSocket(socketPath, (sock) => serveConnection(nat, sock, log));
 }
 
 /** Sends one request to a loader socket and waits for its answer. */
 export function natRequest(socketPath: string, req: NatRequest, timeoutMs = 30_000): Promise<NatResponse> {
-  return new Promise((resolve, reject) => {
-    const sock = createConnection(socketPath);
-    let buf = "";
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no answer from the dataplane at ${socketPath} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    sock.on("connect", () => sock.write(JSON.stringify(req) + "\n"));
-    sock.on("data", (d) => {
-      buf += d.toString("utf8");
-      const nl = buf.indexOf("\n");
-      if (nl === -1) return;
-      clearTimeout(timer);
-      sock.end();
-      try {
-        resolve(JSON.parse(buf.slice(0, nl)) as NatResponse);
-      } catch {
-        reject(new Error(`the dataplane at ${socketPath} answered something that is not JSON`));
-      }
-    });
-    sock.on("error", (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      if (err.code === "ENOENT" || err.code === "ECONNREFUSED") {
-        reject(
-          new Error(
-            `no node dataplane is listening at ${socketPath} (is the node agent running? is --node right?)`,
-          ),
-        );
-      } else reject(err);
-    });
-  });
+  return requestJsonLine<NatResponse>(socketPath, req, timeoutMs);
 }
