@@ -7,19 +7,16 @@ import { admit, type BucketState, type RateLimit } from "../annotations/limit-rp
 export class Balancer {
   private readonly cursors = new Map<string, number>();
 
-  /** The next endpoint for `upstream`; `exclude` holds addresses already tried for this request. */
-  next(upstream: Upstream, exclude: ReadonlySet<string>): UpstreamEndpoint {
+  /**
+   * The next endpoint for `upstream` in round robin. A retry takes the next one too, without
+   * skipping endpoints already tried, as ingress-nginx's Lua balancer does: with two endpoints a
+   * request that fails everywhere goes to A, B, A.
+   */
+  next(upstream: Upstream): UpstreamEndpoint {
     const eps = upstream.endpoints;
-    let cursor = this.cursors.get(upstream.name) ?? Math.floor(Math.random() * eps.length);
-    for (let i = 0; i < eps.length; i++) {
-      const e = eps[cursor % eps.length];
-      cursor = (cursor + 1) % eps.length;
-      if (!exclude.has(e.address) || i === eps.length - 1) {
-        this.cursors.set(upstream.name, cursor);
-        return e;
-      }
-    }
-    return eps[0];
+    const cursor = this.cursors.get(upstream.name) ?? Math.floor(Math.random() * eps.length);
+    this.cursors.set(upstream.name, (cursor + 1) % eps.length);
+    return eps[cursor % eps.length];
   }
 
   /** Sticky choice: the cookie's key (or a new one) hashed onto the endpoints. */

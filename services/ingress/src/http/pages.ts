@@ -19,6 +19,8 @@ export const REASONS: Readonly<Record<number, string>> = {
   502: "Bad Gateway",
   503: "Service Temporarily Unavailable",
   504: "Gateway Time-out",
+  501: "Not Implemented",
+  505: "HTTP Version Not Supported",
 };
 
 export function reason(status: number): string {

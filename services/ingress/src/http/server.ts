@@ -4,12 +4,11 @@
  * with one assignment: requests in flight finish on the table they started with and keep-alive
  * connections stay open.
  */
-import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import http, { type OutgoingHttpHeaders } from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { constants as cryptoConstants, randomBytes } from "node:crypto";
-import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { RouteTable } from "../model.ts";
 import { route, type Decision } from "../route.ts";
@@ -19,6 +18,8 @@ import { setCookieHeader } from "../annotations/affinity.ts";
 import { tooLarge } from "../annotations/proxy-body-size.ts";
 import { formatAccessLog, basicUser, timeLocalNow, type UpstreamAttempt } from "./access-log.ts";
 import { Balancer, RateLimiter } from "./balancer.ts";
+import { H1Connection, H1Request, H1Response, type H1Options } from "./h1-connection.ts";
+import type { InvalidHead } from "./request-head.ts";
 import type { IngressMetrics, RequestLabels } from "./metrics.ts";
 import { reason, rawResponse, statusPage } from "./pages.ts";
 import { UpstreamError, UpstreamPool, type UpstreamResponse } from "./proxy.ts";
@@ -35,8 +36,8 @@ export interface IngressServerOptions {
   address?: string;
 }
 
-type AnyRequest = IncomingMessage | http2.Http2ServerRequest;
-type AnyResponse = ServerResponse | http2.Http2ServerResponse;
+type AnyRequest = H1Request | http2.Http2ServerRequest;
+type AnyResponse = H1Response | http2.Http2ServerResponse;
 
 const HOP_BY_HOP = new Set([
   "connection",
@@ -50,6 +51,17 @@ const HOP_BY_HOP = new Set([
   "proxy",
 ]);
 const PROXY_TRIES = 3;
+/** proxy_hide_header's defaults: nginx sends its own Date and Server. */
+const PROXY_HIDDEN = new Set([
+  "date",
+  "server",
+  "x-pad",
+  "x-accel-expires",
+  "x-accel-redirect",
+  "x-accel-limit-rate",
+  "x-accel-buffering",
+  "x-accel-charset",
+]);
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 const HSTS = "max-age=31536000; includeSubDomains";
 const HSTS_PREFIX = "strict-transport-security";
@@ -85,12 +97,15 @@ export class IngressServer {
   private readonly limiter = new RateLimiter();
   private readonly pool = new UpstreamPool();
   private readonly contexts = new Map<string, tls.SecureContext>();
-  private readonly h1 = http.createServer({
-    maxHeaderSize: 32 * 1024,
-    keepAliveTimeout: 75_000,
-    headersTimeout: 60_000,
-    requestTimeout: 0,
-  });
+  private readonly h1: H1Options = {
+    request: (req, res) => this.onRequest(req, res),
+    upgrade: (req, socket, head) => this.onUpgrade(req, socket, head),
+    rejected: (socket, bad, bytesRead, bytesSent) => this.onRejected(socket, bad, bytesRead, bytesSent),
+    // keepalive_requests
+    maxRequests: 1000,
+    draining: () => this.stopping,
+  };
+  private readonly h1Connections = new Set<H1Connection>();
   private readonly h2 = http2.createServer({ maxSessionMemory: 64 });
   private readonly tlsServer: tls.Server;
   private readonly httpsFront: net.Server;
@@ -112,10 +127,6 @@ export class IngressServer {
   constructor(private readonly opts: IngressServerOptions) {
     this.table = opts.table;
     this.log = opts.logger;
-    this.h1.maxRequestsPerSocket = 1000;
-    this.h1.on("request", (req, res) => this.onRequest(req, res));
-    this.h1.on("upgrade", (req, socket, head) => this.onUpgrade(req, socket, head));
-    this.h1.on("clientError", (err: NodeJS.ErrnoException, socket) => this.onClientError(err, socket));
     this.h2.on("request", (req, res) => this.onRequest(req, res));
     this.h2.on("sessionError", () => undefined);
     this.h2.on("session", (s) => {
@@ -149,7 +160,7 @@ export class IngressServer {
     });
     this.tlsServer.on("secureConnection", (socket: tls.TLSSocket) => {
       if (socket.alpnProtocol === "h2") this.h2.emit("connection", socket);
-      else this.h1.emit("connection", socket);
+      else this.serveH1(socket);
     });
     this.tlsServer.on("tlsClientError", (err, socket) => {
       this.log.debug({ err: err.message, client: socket.remoteAddress }, "TLS handshake failed");
@@ -180,6 +191,12 @@ export class IngressServer {
     socket.once("close", () => this.sockets.delete(socket));
   }
 
+  private serveH1(socket: net.Socket): void {
+    const conn = new H1Connection(socket, this.h1);
+    this.h1Connections.add(conn);
+    socket.once("close", () => this.h1Connections.delete(conn));
+  }
+
   private contextFor(m: CertificateMaterial): tls.SecureContext {
     const key = m.cert.fingerprint256;
     let ctx = this.contexts.get(key);
@@ -205,7 +222,7 @@ export class IngressServer {
     const address = this.opts.address ?? "0.0.0.0";
     const httpListener = net.createServer({ noDelay: true }, (socket) => {
       this.track(socket);
-      this.h1.emit("connection", socket);
+      this.serveH1(socket);
     });
     this.httpListener = httpListener;
     await new Promise<void>((resolve, reject) => {
@@ -229,7 +246,7 @@ export class IngressServer {
     this.stopping = true;
     this.httpListener?.close();
     this.httpsFront.close();
-    this.h1.closeIdleConnections();
+    for (const conn of this.h1Connections) conn.closeIfIdle();
     const deadline = Date.now() + graceMs;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.sockets) s.destroy();
@@ -238,15 +255,24 @@ export class IngressServer {
 
   // ---------------------------------------------------------------- requests
 
-  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-    if (!socket.writable || err.code === "ECONNRESET") {
-      socket.destroy();
-      return;
-    }
-    const tooLargeHeaders = err.code === "HPE_HEADER_OVERFLOW";
-    // nginx sends 494 as 400 with its own title for oversized headers.
-    socket.end(rawResponse(400, tooLargeHeaders ? "400 Request Header Or Cookie Too Large" : undefined));
-    this.log.debug({ code: err.code }, "malformed request answered with 400");
+  /** A head nginx would not serve was answered with its page: log it as nginx does. */
+  private onRejected(socket: net.Socket, bad: InvalidHead, bytesRead: number, bytesSent: number): void {
+    this.log.debug({ reason: bad.reason, status: bad.status }, "bad request answered");
+    if (!this.opts.accessLog) return;
+    this.opts.accessLog.write(
+      formatAccessLog({
+        remoteAddr: plainAddress(socket.remoteAddress ?? "-"),
+        time: timeLocalNow(),
+        request: bad.requestLine,
+        status: bad.status,
+        bodyBytesSent: bytesSent,
+        requestLength: bytesRead,
+        requestTime: 0,
+        upstreamName: "",
+        attempts: [],
+        requestId: newRequestId(),
+      }) + "\n",
+    );
   }
 
   private decide(req: AnyRequest, scheme: "http" | "https"): Decision {
@@ -267,7 +293,7 @@ export class IngressServer {
     this.inFlight++;
     const started = performance.now();
     // While draining, finish this request and let the client reconnect elsewhere.
-    if (this.stopping && req.httpVersionMajor < 2) (res as ServerResponse).shouldKeepAlive = false;
+    if (this.stopping && res instanceof H1Response) res.shouldKeepAlive = false;
     const scheme = (req.socket as tls.TLSSocket).encrypted ? "https" : "http";
     let decision: Decision;
     try {
@@ -319,16 +345,16 @@ export class IngressServer {
       ...extra,
     };
     if (hsts) headers[HSTS_PREFIX] = HSTS;
-    if (req.httpVersionMajor < 2) {
-      (res as ServerResponse).writeHead(status, reason(status), headers);
-    } else res.writeHead(status, headers);
+    if (res instanceof H1Response) res.writeHead(status, reason(status), headers);
+    else res.writeHead(status, headers);
     // A request body the client is still sending is read and dropped, so keep-alive survives.
     if (!req.complete) req.resume();
     if (req.method === "HEAD") res.end();
-    else (res as ServerResponse).end(body);
+    else res.end(body);
   }
 
   private readBody(req: AnyRequest, limit: number): Promise<Buffer | "too-large" | undefined> {
+    if (req instanceof H1Request) return req.readBody(limit);
     if (req.method === "GET" || req.method === "HEAD") {
       if (req.complete || header(req, "content-length") === undefined) {
         if (!req.complete) req.resume();
@@ -418,7 +444,7 @@ export class IngressServer {
             secure: scheme === "https",
             nowMs: Date.now(),
           });
-      } else endpoint = this.balancer.next(d.upstream, tried);
+      } else endpoint = this.balancer.next(d.upstream);
       tried.add(endpoint.address);
       attemptStart = performance.now();
       try {
@@ -458,13 +484,25 @@ export class IngressServer {
       this.finish(req, res, started, status, d, attempts, requestId);
       return;
     }
+    const upstreamBody = response.body;
+    const status = response.status;
     const out: OutgoingHttpHeaders = {};
     const upstreamHeaders = response.headers;
     for (const k in upstreamHeaders) {
       const v = upstreamHeaders[k];
-      if (v === undefined || k === "server" || HOP_BY_HOP.has(k)) continue;
+      if (v === undefined || PROXY_HIDDEN.has(k) || HOP_BY_HOP.has(k)) continue;
       out[k] = v;
     }
+    // A body that has already arrived whole goes out with the head in one write, and with its length.
+    const whole = upstreamBody.complete();
+    if (
+      whole !== undefined &&
+      out["content-length"] === undefined &&
+      req.method !== "HEAD" &&
+      status !== 204 &&
+      status !== 304
+    )
+      out["content-length"] = whole.length;
     if (d.hsts && out[HSTS_PREFIX] === undefined) out[HSTS_PREFIX] = HSTS;
     if (setCookie) {
       const existing = out["set-cookie"];
@@ -474,12 +512,10 @@ export class IngressServer {
           : [...(Array.isArray(existing) ? existing : [String(existing)]), setCookie];
     }
     const last = attempts[attempts.length - 1];
-    const upstreamBody = response.body;
-    const status = response.status;
     try {
-      if (req.httpVersionMajor < 2) {
+      if (res instanceof H1Response) {
         const text = reason(status);
-        (res as ServerResponse).writeHead(status, text === "Unknown" ? undefined : text, out);
+        res.writeHead(status, text === "Unknown" ? undefined : text, out);
       } else res.writeHead(status, out);
     } catch (err) {
       upstreamBody.destroy();
@@ -491,8 +527,6 @@ export class IngressServer {
       this.finish(req, res, started, 502, d, attempts, requestId);
       return;
     }
-    // A body that has already arrived whole goes out with the head in one write.
-    const whole = upstreamBody.complete();
     if (whole !== undefined) {
       last.responseLength = whole.length;
       last.responseTime = (performance.now() - attemptStart) / 1000;
@@ -502,7 +536,7 @@ export class IngressServer {
     }
     let bodyBytes = 0;
     const trailersOf = response.trailers;
-    const w = res as ServerResponse;
+    const w = res as H1Response;
     const onDrain = (): void => upstreamBody.resume();
     upstreamBody.pipe({
       data: (c) => {
@@ -598,7 +632,7 @@ export class IngressServer {
 
   // ---------------------------------------------------------------- WebSocket
 
-  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  private onUpgrade(req: H1Request, socket: net.Socket, head: Buffer): void {
     socket.on("error", () => socket.destroy());
     const scheme = (req.socket as tls.TLSSocket).encrypted ? "https" : "http";
     const d = this.decide(req, scheme);
@@ -619,7 +653,7 @@ export class IngressServer {
     const headers = this.upstreamHeaders(req, scheme, requestId, remoteAddr);
     headers.connection = "upgrade";
     headers.upgrade = header(req, "upgrade") ?? "websocket";
-    const endpoint = this.balancer.next(d.upstream, new Set());
+    const endpoint = this.balancer.next(d.upstream);
     const upstreamReq = http.request({
       host: endpoint.ip,
       port: endpoint.port,
