@@ -85,16 +85,19 @@ const lengthOf = (a: UpstreamAttempt): string => String(a.responseLength ?? 0);
 const timeOf = (a: UpstreamAttempt): string => seconds(a.responseTime);
 const statusOf = (a: UpstreamAttempt): string => (a.status === undefined ? "-" : String(a.status));
 
+function list(ups: UpstreamAttempt[], f: (a: UpstreamAttempt) => string): string {
+  return ups.length === 1 ? f(ups[0]) : ups.length ? ups.map(f).join(", ") : "-";
+}
+
+// Helpers stay at module level: tsx names every function created inside another, on each call.
 export function formatAccessLog(e: AccessLogEntry): string {
   const ups = e.attempts;
-  const list = (f: (a: UpstreamAttempt) => string): string =>
-    ups.length === 1 ? f(ups[0]) : ups.length ? ups.map(f).join(", ") : "-";
   const time = typeof e.time === "string" ? e.time : timeLocal(e.time);
   return (
     `${e.remoteAddr} - ${orDash(e.remoteUser)} [${time}] "${escapeField(e.request)}" ${e.status} ${e.bodyBytesSent} ` +
     `"${orDash(e.referer)}" "${orDash(e.userAgent)}" ${e.requestLength} ${seconds(e.requestTime)} ` +
-    `[${e.upstreamName}] [${e.alternativeUpstreamName ?? ""}] ${list(addrOf)} ${list(lengthOf)} ` +
-    `${list(timeOf)} ${list(statusOf)} ${e.requestId}`
+    `[${e.upstreamName}] [${e.alternativeUpstreamName ?? ""}] ${list(ups, addrOf)} ${list(ups, lengthOf)} ` +
+    `${list(ups, timeOf)} ${list(ups, statusOf)} ${e.requestId}`
   );
 }
 

@@ -571,7 +571,6 @@ export class IngressServer {
     this.finish(req, res, started, status, d, attempts, requestId);
   }
 
-  /** Access log line and metrics, once per request. */
   private finish(
     req: AnyRequest,
     res: AnyResponse,
@@ -584,50 +583,63 @@ export class IngressServer {
   ): void {
     // An HTTP/2 request forgets its peer once the stream closes: read $remote_addr now.
     const remoteAddr = plainAddress(req.socket?.remoteAddress ?? "-");
-    const done = (): void => {
-      this.inFlight--;
-      const seconds = (performance.now() - started) / 1000;
-      const bytes = (res as { bytesWritten?: number }).bytesWritten;
-      const bodyBytes =
-        attempts.length && attempts[attempts.length - 1].responseLength !== undefined && d?.kind === "proxy"
-          ? attempts[attempts.length - 1].responseLength!
-          : Number(res.getHeader?.("content-length") ?? bytes ?? 0);
-      const upstreamName = d?.upstreamName ?? "";
-      const ingress = d?.location?.ingress;
-      // One label object for every request: observeRequest reads it and keeps nothing.
-      const l = this.labels;
-      l.ingress = ingress?.name ?? "";
-      l.namespace = ingress?.namespace ?? "";
-      l.service = d?.kind === "proxy" ? (d.upstream.service ?? "") : (d?.location?.upstream.service ?? "");
-      l.status = status;
-      l.method = req.method ?? "";
-      l.host = d?.server.hostname ?? "";
-      l.path = d?.location?.source.path ?? "";
-      l.canary = d?.kind === "proxy" ? (d.alternativeUpstreamName ?? "") : "";
-      this.opts.metrics.observeRequest(l, seconds, bodyBytes);
-      // ingress-nginx does not log the default backend (enable-access-log-for-default-backend: false).
-      if (!this.opts.accessLog || upstreamName === "upstream-default-backend") return;
-      this.opts.accessLog.write(
-        formatAccessLog({
-          remoteAddr,
-          remoteUser: basicUser(header(req, "authorization")),
-          time: timeLocalNow(),
-          request: `${req.method} ${req.url} HTTP/${req.httpVersion}`,
-          status,
-          bodyBytesSent: bodyBytes,
-          referer: header(req, "referer"),
-          userAgent: header(req, "user-agent"),
-          requestLength: requestLength(req, Number(header(req, "content-length") ?? 0)),
-          requestTime: seconds,
-          upstreamName,
-          alternativeUpstreamName: d?.kind === "proxy" ? d.alternativeUpstreamName : undefined,
-          attempts,
-          requestId,
-        }) + "\n",
-      );
-    };
-    if (alreadyClosed || res.writableFinished || res.destroyed) done();
-    else res.once("close", done);
+    if (alreadyClosed || res.writableFinished || res.destroyed)
+      this.logRequest(req, res, started, status, d, attempts, requestId, remoteAddr);
+    else
+      res.once("close", () => this.logRequest(req, res, started, status, d, attempts, requestId, remoteAddr));
+  }
+
+  /** Access log line and metrics, once per request, when its response is done. */
+  private logRequest(
+    req: AnyRequest,
+    res: AnyResponse,
+    started: number,
+    status: number,
+    d: Decision | undefined,
+    attempts: UpstreamAttempt[],
+    requestId: string,
+    remoteAddr: string,
+  ): void {
+    this.inFlight--;
+    const seconds = (performance.now() - started) / 1000;
+    const bytes = (res as { bytesWritten?: number }).bytesWritten;
+    const bodyBytes =
+      attempts.length && attempts[attempts.length - 1].responseLength !== undefined && d?.kind === "proxy"
+        ? attempts[attempts.length - 1].responseLength!
+        : Number(res.getHeader?.("content-length") ?? bytes ?? 0);
+    const upstreamName = d?.upstreamName ?? "";
+    const ingress = d?.location?.ingress;
+    // One label object for every request: observeRequest reads it and keeps nothing.
+    const l = this.labels;
+    l.ingress = ingress?.name ?? "";
+    l.namespace = ingress?.namespace ?? "";
+    l.service = d?.kind === "proxy" ? (d.upstream.service ?? "") : (d?.location?.upstream.service ?? "");
+    l.status = status;
+    l.method = req.method ?? "";
+    l.host = d?.server.hostname ?? "";
+    l.path = d?.location?.source.path ?? "";
+    l.canary = d?.kind === "proxy" ? (d.alternativeUpstreamName ?? "") : "";
+    this.opts.metrics.observeRequest(l, seconds, bodyBytes);
+    // ingress-nginx does not log the default backend (enable-access-log-for-default-backend: false).
+    if (!this.opts.accessLog || upstreamName === "upstream-default-backend") return;
+    this.opts.accessLog.write(
+      formatAccessLog({
+        remoteAddr,
+        remoteUser: basicUser(header(req, "authorization")),
+        time: timeLocalNow(),
+        request: `${req.method} ${req.url} HTTP/${req.httpVersion}`,
+        status,
+        bodyBytesSent: bodyBytes,
+        referer: header(req, "referer"),
+        userAgent: header(req, "user-agent"),
+        requestLength: requestLength(req, Number(header(req, "content-length") ?? 0)),
+        requestTime: seconds,
+        upstreamName,
+        alternativeUpstreamName: d?.kind === "proxy" ? d.alternativeUpstreamName : undefined,
+        attempts,
+        requestId,
+      }) + "\n",
+    );
   }
 
   // ---------------------------------------------------------------- WebSocket
