@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { processStartTicks } from "../sandbox/sandbox.ts";
+import { killAll, processTree } from "./reap.ts";
 
 const SHIM = fileURLToPath(new URL("./shim.sh", import.meta.url));
 
@@ -49,13 +50,25 @@ export async function startContainer(
   for (let i = 0; i < 500; i++) {
     const pid = readPid(dir);
     if (pid) {
-      const startTicks = processStartTicks(pid) ?? "";
-      return { run: { dir, pid, startTicks, startedAt }, child };
+      const startTicks = processStartTicks(pid);
+      if (startTicks) return { run: { dir, pid, startTicks, startedAt }, child };
+      // an unreadable start time for a live process would make it look gone, never to be stopped:
+      // read again; a process already gone (exited at once) has none to read
+      if (!pidExists(pid)) return { run: { dir, pid, startTicks: "", startedAt }, child };
     }
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`container shim did not start (exit ${child.exitCode})`);
+}
+
+function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function readPid(dir: string): number | undefined {
@@ -100,19 +113,38 @@ function signalGroup(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** SIGTERM, then SIGKILL after the grace period, as the runtime's StopContainer does. */
-export async function stopContainer(run: ContainerRun, graceSeconds: number): Promise<void> {
-  if (!containerAlive(run)) return;
-  signalGroup(run.pid, "SIGTERM");
-  const deadline = Date.now() + graceSeconds * 1000;
-  while (Date.now() < deadline) {
-    if (!containerAlive(run)) break;
-    await new Promise((r) => setTimeout(r, 50));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * SIGTERM, then SIGKILL to the container's whole process tree once the grace period is over (or
+ * sooner, when `killBy()` – a later, shorter deletion – says so), as the runtime's StopContainer
+ * does; returns once the container's process is reaped and the shim recorded its exit.
+ */
+export async function stopContainer(
+  run: ContainerRun,
+  graceSeconds: number,
+  killBy: () => number = () => Infinity,
+): Promise<void> {
+  const running = containerAlive(run);
+  if (running) {
+    signalGroup(run.pid, "SIGTERM");
+    const deadline = Date.now() + Math.max(0, graceSeconds) * 1000;
+    for (;;) {
+      const left = Math.min(deadline, killBy()) - Date.now();
+      if (left <= 0 || !containerAlive(run)) break;
+      await sleep(Math.min(50, left));
+    }
+    // the process may have gone on SIGTERM while what it started did not: the group goes too
+    for (let i = 0; i < 200 && containerAlive(run); i++) {
+      killAll(processTree(run.pid));
+      signalGroup(run.pid, "SIGKILL");
+      await sleep(i < 10 ? 5 : 50);
+    }
   }
-  if (containerAlive(run)) signalGroup(run.pid, "SIGKILL");
-  // let the shim record the exit
-  for (let i = 0; i < 100 && !existsSync(join(run.dir, "exit")); i++)
-    await new Promise((r) => setTimeout(r, 20));
+  // the shim reaps the process, kills what is left in its group and records the exit (soon, or
+  // never: a process found gone long ago may have lost its shim too)
+  const tries = running ? 200 : 40;
+  for (let i = 0; i < tries && !existsSync(join(run.dir, "exit")); i++) await sleep(i < 10 ? 5 : 50);
 }
 
 /** kubelet's terminated reason for an exit code. */

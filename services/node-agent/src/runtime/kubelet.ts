@@ -58,7 +58,7 @@ export class Kubelet {
     const w = this.workers.get(uid);
     if (!w) return;
     this.workers.delete(uid);
-    await w.terminate();
+    await w.terminate(pod);
   }
 
   /** After the first full list: pods on disk the API no longer has are torn down. */

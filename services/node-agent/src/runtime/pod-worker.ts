@@ -20,6 +20,7 @@ import { graceAfterHook, PRE_STOP_FAILED, runPreStop } from "./lifecycle.ts";
 import { enterPodArgs, sandboxAlive, type SandboxHandle } from "../sandbox/sandbox.ts";
 import type { NodeRuntime } from "./node-runtime.ts";
 import { StartTrace } from "./start-trace.ts";
+import { killPodProcesses } from "./reap.ts";
 
 /** What survives an agent restart for one container. */
 interface ContainerRecord {
@@ -67,6 +68,17 @@ function olderThan(a: Pod, b: Pod): boolean {
   return BigInt(x) < BigInt(y);
 }
 
+/**
+ * The grace period a deletion gives the pod's containers: the API's deletionGracePeriodSeconds,
+ * or, for a pod the API removed without one (a forced delete with --grace-period=0), none at all.
+ */
+export function terminationGracePeriod(pod: Pod, removed: boolean): number {
+  const g = pod.metadata.deletionGracePeriodSeconds;
+  if (typeof g === "number" && Number.isFinite(g)) return Math.max(0, g);
+  if (removed) return 0;
+  return pod.spec?.terminationGracePeriodSeconds ?? 30;
+}
+
 /** kubelet's per-pod worker: makes the runtime match the pod spec and reports status. */
 export class PodWorker {
   readonly dir: string;
@@ -81,7 +93,11 @@ export class PodWorker {
   private lastStatus = "";
   private reporting?: Promise<void>;
   private reportAgain = false;
+  /** set as soon as a deletion is seen, so a sync in flight starts nothing more */
   private terminating = false;
+  private termination?: Promise<void>;
+  /** a later, shorter deletion (a forced one during a graceful one): SIGKILL by then */
+  private killBy = Infinity;
   private stopped = false;
   private sandboxError?: string;
   private exitPendingSince: Record<string, number> = {};
@@ -184,7 +200,8 @@ export class PodWorker {
   private async sync(): Promise<void> {
     if (this.stopped || this.terminating) return;
     if (this.pod.metadata.deletionTimestamp) {
-      await this.terminate();
+      // queued behind this sync, which ends here
+      void this.terminate();
       return;
     }
     this.trace?.mark("queued");
@@ -201,6 +218,7 @@ export class PodWorker {
       } catch (err) {
         this.rt.log.warn({ pod: this.key, err: String(err) }, "re-attaching the pod network failed");
       }
+      if (this.terminating) return;
     }
     if (!this.record.sandbox || !sandboxAlive(this.record.sandbox)) {
       try {
@@ -208,6 +226,8 @@ export class PodWorker {
         this.networkAttached = true;
         this.sandboxError = undefined;
         this.persist();
+        // the teardown queued behind this sync removes what was just made
+        if (this.terminating) return;
       } catch (err) {
         this.sandboxError = String((err as Error).message ?? err);
         this.rt.log.error({ pod: this.key, err: this.sandboxError }, "pod sandbox failed");
@@ -229,9 +249,11 @@ export class PodWorker {
       } catch (err) {
         this.rt.log.warn({ pod: this.key, err: String((err as Error).message ?? err) }, "volume sync failed");
       }
+      if (this.terminating) return;
     }
     const restartPolicy = this.pod.spec?.restartPolicy ?? "Always";
     for (const c of this.pod.spec?.containers ?? []) {
+      if (this.terminating) return;
       const rec = (this.record.containers[c.name] ??= { attempt: 0 });
       const live = this.liveOf(c.name);
       if (rec.run && !rec.exit) {
@@ -247,6 +269,7 @@ export class PodWorker {
         }
         delete this.exitPendingSince[c.name];
         if (!exit) await stopContainer(rec.run, 0);
+        if (this.terminating) return;
         const e = exit ?? readExit(rec.run.dir) ?? { exitCode: 137, finishedAt: now() };
         rec.exit = { ...e, reason: terminatedReason(e.exitCode) };
         this.stopProbes(live);
@@ -302,7 +325,9 @@ export class PodWorker {
     }
     let env: Array<[string, string]>;
     try {
-      env = buildContainerEnv(this.pod, c, await this.rt.envSources(this.pod), {
+      const sources = await this.rt.envSources(this.pod);
+      if (this.terminating) return;
+      env = buildContainerEnv(this.pod, c, sources, {
         podIP: this.record.podIP,
         hostIP: this.rt.config.nodeIP,
         nodeName: this.rt.config.nodeName,
@@ -479,7 +504,7 @@ export class PodWorker {
         this.rt.log.info({ pod: this.key, container: c.name }, "PreStop hook not completed in grace period");
       grace = graceAfterHook(grace, hook.elapsedSeconds);
     }
-    await stopContainer(run, grace);
+    await stopContainer(run, grace, () => this.killBy);
   }
 
   private containerStatuses(): ContainerStatus[] {
@@ -620,12 +645,30 @@ export class PodWorker {
     return !!this.containerEntry(name);
   }
 
-  /** Graceful termination, sandbox teardown, then the final delete (grace 0) as kubelet does. */
-  async terminate(): Promise<void> {
-    if (this.terminating) return;
+  /**
+   * The pod is being deleted (`deleted`: the object as the API last had it, for a pod already gone
+   * from it). Kubelet's pod worker: the sync in flight starts nothing more, then, in the worker's
+   * queue so nothing runs beside it, graceful termination, sandbox teardown and the final delete.
+   * A second, shorter deletion (a forced one during a graceful one) shortens the wait for SIGKILL.
+   */
+  terminate(deleted?: Pod): Promise<void> {
+    const grace = terminationGracePeriod(deleted ?? this.pod, !!deleted);
+    if (this.termination) {
+      this.killBy = Math.min(this.killBy, Date.now() + grace * 1000);
+      return this.termination;
+    }
     this.terminating = true;
-    const grace =
-      this.pod.metadata.deletionGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30;
+    if (deleted) this.pod = deleted;
+    for (const l of this.live.values()) this.stopProbes(l);
+    const done = this.queue
+      .then(() => this.teardown(grace))
+      .catch((err) => this.rt.log.error({ pod: this.key, err: String(err) }, "pod termination failed"));
+    this.queue = done;
+    this.termination = done;
+    return done;
+  }
+
+  private async teardown(grace: number): Promise<void> {
     for (const l of this.live.values()) this.stopProbes(l);
     await Promise.all(
       Object.entries(this.record.containers).map(async ([name, rec]) => {
@@ -635,6 +678,10 @@ export class PodWorker {
         }
       }),
     );
+    // like the end of the pod's pid namespace: exec sessions and whatever left a container's
+    // process group go with the pod, before its network namespace does
+    const left = await killPodProcesses(join(this.dir, "root"));
+    if (left.length) this.rt.log.warn({ pod: this.key, pids: left }, "pod processes survived SIGKILL");
     await this.rt.destroySandbox(this.record);
     this.stop();
     await this.reporting;

@@ -7,14 +7,18 @@
 dir=$1
 shift 2
 mkfifo "$dir/out" "$dir/err"
+# The shim holds both fifos open until the container is gone, so no open of them ever blocks: a
+# container killed before it opened its output would otherwise leave the loggers waiting forever.
+exec 3<>"$dir/out" 4<>"$dir/err"
 logger() {
   while IFS= read -r line || [ -n "$line" ]; do
     printf '%s %s F %s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$1" "$line"
   done >>"$dir/log"
 }
-logger stdout <"$dir/out" &
-logger stderr <"$dir/err" &
-setsid "$@" >"$dir/out" 2>"$dir/err" </dev/null &
+# (exec closes for good; redirections on a function call would keep saved copies open)
+{ exec <"$dir/out" 3>&- 4>&- && logger stdout; } &
+{ exec <"$dir/err" 3>&- 4>&- && logger stderr; } &
+setsid "$@" >"$dir/out" 2>"$dir/err" </dev/null 3>&- 4>&- &
 pid=$!
 # one write(2) of a few bytes: the agent reads either nothing yet or the whole pid
 echo "$pid" >"$dir/pid"
@@ -22,6 +26,8 @@ wait "$pid"
 code=$?
 # like the end of a pid namespace: what the container left running in its group goes with it
 kill -KILL -"$pid" 2>/dev/null
+# the loggers see the end of their input once the container's last writer is gone too
+exec 3>&- 4>&-
 wait
 rm -f "$dir/out" "$dir/err"
 echo "$code $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$dir/exit.tmp" && mv "$dir/exit.tmp" "$dir/exit"
