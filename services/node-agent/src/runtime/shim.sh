@@ -10,14 +10,29 @@ mkfifo "$dir/out" "$dir/err"
 # The shim holds both fifos open until the container is gone, so no open of them ever blocks: a
 # container killed before it opened its output would otherwise leave the loggers waiting forever.
 exec 3<>"$dir/out" 4<>"$dir/err"
-logger() {
-  while IFS= read -r line || [ -n "$line" ]; do
-    printf '%s %s F %s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$1" "$line"
-  done >>"$dir/log"
-}
-# (exec closes for good; redirections on a function call would keep saved copies open)
-{ exec <"$dir/out" 3>&- 4>&- && logger stdout; } &
-{ exec <"$dir/err" 3>&- 4>&- && logger stderr; } &
+# One logger per stream, in bash for its builtins: $EPOCHREALTIME and printf's %()T stamp a line
+# without starting a process (date(1) was a fork and an exec per line), and one printf is one
+# write(2) of a whole record, so the records of the two streams, appended to the same file, never
+# mix (bash's stdout is line-buffered; only a line longer than its 4 KiB buffer goes out in
+# pieces). bash reads a pipe a byte per read(2) unless given a count (read -N), which waits for
+# that many bytes or, with a timeout, costs two system calls a byte: line by line costs least.
+# -p: the container's environment (BASH_ENV, SHELLOPTS, exported functions) is not the logger's;
+# POSIXLY_CORRECT and TMOUT would change how read works. The shim itself stays sh, as bash would
+# add SHLVL and _ to the container's environment.
+# shellcheck disable=SC2016
+logger='
+set +o posix
+unset TMOUT
+export LC_ALL=C TZ=UTC0
+s= sec=
+while IFS= read -r line || [[ -n $line ]]; do
+  t=$EPOCHREALTIME
+  [[ ${t%.*} == "$s" ]] || { s=${t%.*}; printf -v sec "%(%Y-%m-%dT%H:%M:%S)T" "$s"; }
+  printf "%s.%s000Z %s F %s\n" "$sec" "${t#*.}" "$1" "$line"
+done
+'
+bash -p -c "$logger" logger stdout <"$dir/out" >>"$dir/log" 3>&- 4>&- &
+bash -p -c "$logger" logger stderr <"$dir/err" >>"$dir/log" 3>&- 4>&- &
 setsid "$@" >"$dir/out" 2>"$dir/err" </dev/null 3>&- 4>&- &
 pid=$!
 # one write(2) of a few bytes: the agent reads either nothing yet or the whole pid
