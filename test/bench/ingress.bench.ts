@@ -3,7 +3,9 @@
 // the default log-format-upstream), both to the same upstream (a separate nginx answering "ok"),
 // one nginx worker against one Node process, on loopback. HTTP keep-alive, HTTPS keep-alive, and
 // full TLS handshakes (a new connection per request): requests/s and p99, CPU per request, and the
-// ratios klab / nginx.
+// ratios klab / nginx. Handshakes twice: with session resumption as each side does it (nginx's
+// session cache as ingress-nginx configures it, klab's session tickets; wrk resumes its session
+// across reconnects) and with resumption off on both sides (every connection a full RSA handshake).
 // Run: npm run bench ingress   (INGRESS_BENCH_SECONDS=8, INGRESS_BENCH_PROFILE=<dir> writes a
 // --cpu-prof profile of the klab process there)
 import { spawn } from "node:child_process";
@@ -79,10 +81,26 @@ async function child(cfg: ChildConfig): Promise<void> {
     httpsPort: 0,
     address: "127.0.0.1",
   });
+  // The same listener without session resumption: what a full handshake costs each side.
+  const fullHandshakes = new IngressServer({
+    table,
+    logger: pino({ level: "silent" }),
+    metrics: new IngressMetrics({
+      controllerClass: "k8s.io/ingress-nginx",
+      controllerNamespace: "bench",
+      controllerPod: "bench-full",
+    }),
+    accessLog: batchedLines(accessLog),
+    httpPort: 0,
+    httpsPort: 0,
+    address: "127.0.0.1",
+    sessionResumption: false,
+  });
   const ports = await server.start();
-  process.stdout.write(JSON.stringify(ports) + "\n");
+  const full = await fullHandshakes.start();
+  process.stdout.write(JSON.stringify({ ...ports, httpsFull: full.https }) + "\n");
   process.once("SIGTERM", () => {
-    void server.stop(1000).then(() => {
+    void Promise.all([server.stop(1000), fullHandshakes.stop(1000)]).then(() => {
       accessLog.flushSync();
       process.exit(0);
     });
@@ -179,7 +197,7 @@ async function wrk(url: string, extra: string[] = []): Promise<WrkResult> {
 
 function startKlab(
   cfg: ChildConfig,
-): Promise<{ proc: ReturnType<typeof spawn>; http: number; https: number }> {
+): Promise<{ proc: ReturnType<typeof spawn>; http: number; https: number; httpsFull: number }> {
   const profileDir = process.env.INGRESS_BENCH_PROFILE;
   const args = ["--import", "tsx", ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [])];
   const proc = spawn(process.execPath, [...args, fileURLToPath(import.meta.url)], {
@@ -191,7 +209,11 @@ function startKlab(
     proc.stdout!.on("data", (d) => {
       out += d;
       const nl = out.indexOf("\n");
-      if (nl !== -1) resolve({ proc, ...(JSON.parse(out.slice(0, nl)) as { http: number; https: number }) });
+      if (nl !== -1)
+        resolve({
+          proc,
+          ...(JSON.parse(out.slice(0, nl)) as { http: number; https: number; httpsFull: number }),
+        });
     });
     proc.once("exit", (code) => reject(new Error(`klab ingress exited with ${code} before listening`)));
   });
@@ -210,7 +232,12 @@ async function bench(): Promise<void> {
     });
     writeFileSync(join(dir, "tls.crt"), cert.certPem);
     writeFileSync(join(dir, "tls.key"), cert.keyPem);
-    const [upstreamPort, nginxHttp, nginxHttps] = [await freePort(), await freePort(), await freePort()];
+    const [upstreamPort, nginxHttp, nginxHttps, nginxHttpsFull] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
 
     const common = `user root; pid PID; error_log ${dir}/ERR.log warn; daemon off;`;
     const temps = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
@@ -227,6 +254,15 @@ http { ${temps.replace(/NAME/g, "up")} access_log off; keepalive_requests 100000
     // The peer: nginx as ingress-nginx configures it for one Ingress path, one worker: upstream
     // keep-alive (upstream-keepalive-connections 320), keepalive_requests 1000, proxy_buffering
     // off, the X-Forwarded-* set, and the access log in log-format-upstream.
+    const location = `location / {
+      set $proxy_upstream_name "default-web-80"; set $proxy_alternative_upstream_name "";
+      proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;
+      proxy_set_header X-Request-ID $request_id; proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $remote_addr; proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Port $server_port; proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Scheme $scheme; proxy_set_header X-Scheme $scheme;
+      proxy_buffering off;
+      proxy_pass http://default-web-80; }`;
     writeFileSync(
       join(dir, "proxy.conf"),
       `${common.replace("PID", `${dir}/proxy.pid`).replace("ERR", "proxy")} worker_processes 1;
@@ -238,15 +274,10 @@ http { ${temps.replace(/NAME/g, "px")} server_tokens off; keepalive_requests 100
   upstream default-web-80 { server 127.0.0.1:${upstreamPort}; keepalive 320; keepalive_requests 10000; keepalive_timeout 60s; }
   server { listen 127.0.0.1:${nginxHttp}; listen 127.0.0.1:${nginxHttps} ssl http2; server_name ${HOST};
     ssl_certificate ${dir}/tls.crt; ssl_certificate_key ${dir}/tls.key;
-    location / {
-      set $proxy_upstream_name "default-web-80"; set $proxy_alternative_upstream_name "";
-      proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;
-      proxy_set_header X-Request-ID $request_id; proxy_set_header X-Real-IP $remote_addr;
-      proxy_set_header X-Forwarded-For $remote_addr; proxy_set_header X-Forwarded-Host $host;
-      proxy_set_header X-Forwarded-Port $server_port; proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Scheme $scheme; proxy_set_header X-Scheme $scheme;
-      proxy_buffering off;
-      proxy_pass http://default-web-80; } } }\n`,
+    ${location} }
+  server { listen 127.0.0.1:${nginxHttpsFull} ssl; server_name ${HOST}; ssl_session_cache off; ssl_session_tickets off;
+    ssl_certificate ${dir}/tls.crt; ssl_certificate_key ${dir}/tls.key;
+    ${location} } }\n`,
     );
     for (const conf of ["upstream.conf", "proxy.conf"]) {
       const child = spawn("nginx", ["-e", "stderr", "-p", dir, "-c", join(dir, conf)], {
@@ -256,6 +287,7 @@ http { ${temps.replace(/NAME/g, "px")} server_tokens off; keepalive_requests 100
     }
     await waitListening(upstreamPort);
     await waitListening(nginxHttps);
+    await waitListening(nginxHttpsFull);
     const klab = await startKlab({ dir, upstreamPort });
     children.push(klab.proc);
 
@@ -263,10 +295,17 @@ http { ${temps.replace(/NAME/g, "px")} server_tokens off; keepalive_requests 100
       ["HTTP keep-alive", (p) => `http://127.0.0.1:${p}/`, klab.http, nginxHttp, []],
       ["HTTPS keep-alive", (p) => `https://127.0.0.1:${p}/`, klab.https, nginxHttps, []],
       [
-        "TLS handshakes (new connection per request)",
+        "TLS handshakes, sessions resumed (new conn/req)",
         (p) => `https://127.0.0.1:${p}/`,
         klab.https,
         nginxHttps,
+        ["-H", "Connection: close"],
+      ],
+      [
+        "TLS full handshakes, no resumption (new conn/req)",
+        (p) => `https://127.0.0.1:${p}/`,
+        klab.httpsFull,
+        nginxHttpsFull,
         ["-H", "Connection: close"],
       ],
     ];

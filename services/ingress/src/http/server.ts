@@ -34,6 +34,8 @@ export interface IngressServerOptions {
   httpsPort: number;
   /** listen address; default 0.0.0.0 */
   address?: string;
+  /** TLS session resumption (default on, see the TLS listener); off: every connection a full handshake */
+  sessionResumption?: boolean;
 }
 
 type AnyRequest = H1Request | http2.Http2ServerRequest;
@@ -142,9 +144,16 @@ export class IngressServer {
       minVersion: "TLSv1.2",
       handshakeTimeout: 60_000,
       ALPNProtocols: ["h2", "http/1.1"],
-      // ingress-nginx: ssl_session_tickets off, shared session cache of 10 minutes.
-      secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+      // ingress-nginx resumes sessions for 10 minutes (ssl_session_cache shared:SSL:10m,
+      // ssl_session_timeout 10m, ssl_session_tickets off): its OpenSSL then resumes TLS 1.3 clients
+      // with stateful tickets. Node passes 'resumeSession' only a TLS 1.2 session ID, so session
+      // tickets are the one way a Node server resumes TLS 1.3; with SSL_OP_NO_TICKET every
+      // reconnecting client paid a full RSA handshake that nginx skips. The ticket key is this
+      // listener's own random key, held in memory only; tickets expire after sessionTimeout. A
+      // session is not bound to the SNI name (the SNI certificate is copied into the connection):
+      // RFC 8446 4.6.1 has clients resume only names the original certificate covers.
       sessionTimeout: 600,
+      secureOptions: opts.sessionResumption === false ? cryptoConstants.SSL_OP_NO_TICKET : 0,
       SNICallback: (servername, cb) => {
         try {
           cb(
