@@ -48,6 +48,21 @@ async function pods(selector: string): Promise<PodRow[]> {
     .map((p) => ({ name: p.metadata.name, ip: p.status.podIP!, node: p.spec.nodeName! }));
 }
 
+/** The roots of the processes whose root directory is under `dir` (a lab's pods chroot there). */
+function rootedIn(dir: string): string[] {
+  const roots: string[] = [];
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const root = readlinkSync(`/proc/${pid}/root`);
+      if (root.startsWith(`${dir}/`)) roots.push(`${pid} ${root}`);
+    } catch {
+      // gone meanwhile, or a zombie
+    }
+  }
+  return roots;
+}
+
 describeWith(
   { root: true, tun: true, tools: ["ip", "kubectl", "curl", "ping", "tcpdump"] },
   "klab up on Linux (native driver)",
@@ -184,9 +199,24 @@ describeWith(
       expect(stdout).toContain(from.ip);
     }, 60_000);
 
-    it("leaves no namespace, process or state behind after klab down", async () => {
-      // Pods torn down under a running process (a forced delete) must not leave it behind either:
-      // CoreDNS catches SIGTERM, and its pod's namespace is gone before it exits.
+    it("stops every process of a force-deleted pod itself, before klab down", async () => {
+      // CoreDNS catches SIGTERM; a forced delete gives it no grace period, and nothing of the pod
+      // (container, sandbox) may outlive it, out of every named namespace.
+      const { stdout } = await kubectl([
+        "-n",
+        "kube-system",
+        "get",
+        "pods",
+        "-l",
+        "k8s-app=kube-dns",
+        "-o",
+        "jsonpath={.items[*].metadata.uid}",
+      ]);
+      const uids = stdout.trim().split(/\s+/).filter(Boolean);
+      expect(uids.length).toBeGreaterThan(0);
+      const inDeletedPods = () =>
+        rootedIn(join(home, name)).filter((r) => uids.some((u) => r.includes(`/pods/${u}/`)));
+      expect(inDeletedPods().length).toBeGreaterThan(0);
       await kubectl([
         "-n",
         "kube-system",
@@ -197,15 +227,14 @@ describeWith(
         "--grace-period=0",
         "--force",
       ]);
+      await until("the deleted pods' processes to be gone", 60_000, async () =>
+        inDeletedPods().length === 0 ? true : undefined,
+      );
+    }, 120_000);
+
+    it("leaves no namespace, process or state behind after klab down", async () => {
       await klab(["down", "--name", name]);
-      const rootedInLab = readdirSync("/proc").filter((pid) => {
-        try {
-          return /^\d+$/.test(pid) && readlinkSync(`/proc/${pid}/root`).startsWith(`${join(home, name)}/`);
-        } catch {
-          return false;
-        }
-      });
-      expect(rootedInLab).toEqual([]);
+      expect(rootedIn(join(home, name))).toEqual([]);
       const { stdout } = await run("ip", ["netns", "list"]);
       expect(stdout.split("\n").filter((l) => l.startsWith(`${name}-`))).toEqual([]);
       const ps = await run("ps", ["-eo", "args"]);
