@@ -87,3 +87,30 @@ describe("parseRequestHead, as nginx reads a request head", () => {
     });
   });
 });
+
+describe("parseRequestHead on random and mutated input", () => {
+  it("never throws, and every verdict is one of the three kinds", () => {
+    const valid = Buffer.from(
+      "POST /a/b?c=d HTTP/1.1\r\nHost: x.test\r\nContent-Length: 3\r\nCookie: a=b\r\n\r\nabc",
+    );
+    let seed = 42;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      let buf: Buffer;
+      if (i % 2 === 0) {
+        buf = Buffer.from(valid);
+        for (let j = 0, n = 1 + rand(6); j < n; j++) buf[rand(buf.length)] = rand(256);
+        buf = buf.subarray(0, 1 + rand(buf.length));
+      } else {
+        buf = Buffer.alloc(rand(300));
+        for (let j = 0; j < buf.length; j++) buf[j] = rand(4) === 0 ? [10, 13, 32, 58][rand(4)] : rand(256);
+      }
+      const v = parseRequestHead(buf);
+      expect(["head", "invalid", "incomplete"]).toContain(v.kind);
+      if (v.kind === "head") expect(v.length).toBeLessThanOrEqual(buf.length);
+    }
+  });
+});
