@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { afterAll, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { ConfigMap, Pod, PodStatus } from "@klab/api";
 import { describeWith } from "../../../../test/support/prereq.ts";
 import { until } from "../../../../test/support/wait.ts";
@@ -214,5 +214,12 @@ describeWith({ root: true, tools: ["unshare", "nsenter", "mount"] }, "pod worker
     await w.terminate(pod);
     expect(processesRootedIn(root)).toEqual([]);
     expect(api.finalDeletes).toEqual([pod.metadata.uid]);
+  });
+});
+
+describe("processesRootedIn", () => {
+  it("refuses a root that is not a pod's own directory (every process is rooted in /)", () => {
+    for (const root of ["/", "", "relative/root", "/tmp", "//"])
+      expect(() => processesRootedIn(root), root).toThrow(/not a pod root/);
   });
 });

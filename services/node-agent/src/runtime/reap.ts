@@ -58,6 +58,9 @@ export function processTree(pid: number): number[] {
 
 /** Processes whose root is the pod's root (or below it): the pod's containers and exec sessions. */
 export function processesRootedIn(root: string): number[] {
+  // Every process on the machine is rooted in "/": only ever a pod's own directory.
+  if (!root.startsWith("/") || root.split("/").filter(Boolean).length < 2)
+    throw new Error(`refusing to look for processes rooted in ${JSON.stringify(root)}: not a pod root`);
   const out: number[] = [];
   for (const pid of pids()) {
     if (pid === process.pid) continue;
