@@ -243,6 +243,9 @@ async function waitForSystemPods(client: KubeClient, progress: Progress, timeout
 }
 
 function processesMentioning(text: string): number[] {
+  // Every process is rooted in "/" and every command line contains "": only a lab's own directory.
+  if (!text.startsWith("/") || text.split("/").filter(Boolean).length < 2)
+    throw new Error(`refusing to look for processes of ${JSON.stringify(text)}: not a lab state dir`);
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
