@@ -398,6 +398,7 @@ export class PodWorker {
       enter: enterPodArgs(this.record.sandbox!, !!this.pod.spec?.hostNetwork),
       env: rec.env ?? { PATH: process.env.PATH ?? "/usr/bin:/bin" },
       container: c,
+      dialFromNode: this.dialsPods,
     });
     const loop = (kind: "startup" | "readiness" | "liveness", probe = c[`${kind}Probe`]) => {
       if (!probe) return;
@@ -465,6 +466,11 @@ export class PodWorker {
     loop("liveness");
   }
 
+  /** The agent runs in the namespace holding the node's pod routes, so it reaches the pod's IP. */
+  private get dialsPods(): boolean {
+    return this.rt.config.network.nodeNetns === undefined && !!this.record.podIP;
+  }
+
   private stopProbes(live: Live): void {
     for (const p of live.probes) p.stop();
     live.probes = [];
@@ -493,6 +499,7 @@ export class PodWorker {
           enter: enterPodArgs(this.record.sandbox, !!this.pod.spec?.hostNetwork),
           env: rec.env ?? { PATH: process.env.PATH ?? "/usr/bin:/bin" },
           container: c,
+          dialFromNode: this.dialsPods,
         },
         podRef,
         grace,

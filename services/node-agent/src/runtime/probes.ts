@@ -1,5 +1,6 @@
 import { spawnCollect } from "../sandbox/spawner.ts";
 import type { Container, Probe } from "@klab/api";
+import { dialHTTP, dialTCP } from "./probe-dial.ts";
 
 export type ProbeResult = { ok: true } | { ok: false; output: string };
 
@@ -10,6 +11,11 @@ export interface ProbeTarget {
   enter: string[];
   env: Record<string, string>;
   container: Container;
+  /**
+   * The agent reaches the pod's IP from its own network namespace (the node's), so httpGet and
+   * tcpSocket probes are dialled from the agent, as kubelet dials them, with no process per probe.
+   */
+  dialFromNode?: boolean;
 }
 
 function resolvePort(port: number | string, c: Container): number | undefined {
@@ -51,6 +57,21 @@ export async function runProbe(probe: Probe, t: ProbeTarget): Promise<ProbeResul
     const scheme = (g.scheme ?? "HTTP").toLowerCase();
     const path = g.path ?? "/";
     const url = `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}${path.startsWith("/") ? path : `/${path}`}`;
+    if (t.dialFromNode) {
+      const r = await dialHTTP({
+        scheme: scheme === "https" ? "https" : "http",
+        host,
+        port,
+        path: path.startsWith("/") ? path : `/${path}`,
+        headers: g.httpHeaders ?? [],
+        timeoutMs,
+      });
+      if ("status" in r)
+        return r.status >= 200 && r.status < 400
+          ? { ok: true }
+          : { ok: false, output: `HTTP probe failed with statuscode: ${r.status}` };
+      return { ok: false, output: `Get "${url}": ${r.error}` };
+    }
     const headers = (g.httpHeaders ?? []).flatMap((h) => ["-H", `${h.name}: ${h.value}`]);
     const r = await runIn(
       [
@@ -90,6 +111,10 @@ export async function runProbe(probe: Probe, t: ProbeTarget): Promise<ProbeResul
     const port = resolvePort(probe.tcpSocket.port, t.container);
     if (!port) return { ok: false, output: `unknown port ${JSON.stringify(probe.tcpSocket.port)}` };
     const host = probe.tcpSocket.host || t.podIP || "127.0.0.1";
+    if (t.dialFromNode) {
+      const error = await dialTCP(host, port, timeoutMs);
+      return error === undefined ? { ok: true } : { ok: false, output: error };
+    }
     const r = await runIn([...t.enter, "bash", "-c", TCP_CHECK, host, String(port)], t.env, timeoutMs + 2000);
     return r.code === 0
       ? { ok: true }
