@@ -113,6 +113,21 @@ describeWith({ tools: ["bash", "setsid", "mkfifo"] }, "container shim", () => {
     expect(Number(readFileSync(join(dir, "exit"), "utf8").split(" ")[0])).toBeGreaterThan(0);
   });
 
+  it("refuses to start a container, with a message, where bash is missing for its loggers", async () => {
+    const dir = join(base, "no-bash");
+    mkdirSync(dir);
+    const shim = spawn("/bin/sh", [SHIM, dir, "--", "/bin/echo", "never"], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { PATH: join(base, "no-such-bin") },
+    });
+    let stderr = "";
+    shim.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise<number | null>((resolve) => shim.once("close", resolve));
+    expect(code).toBe(127);
+    expect(stderr).toContain("bash not found");
+    expect(existsSync(join(dir, "pid"))).toBe(false);
+  });
+
   it("keeps the container's environment its own, and the loggers unmoved by it", async () => {
     const marker = join(base, "bash-env-ran");
     const bashEnv = join(base, "bash-env.sh");
