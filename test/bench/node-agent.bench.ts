@@ -2,13 +2,28 @@
  * Pod start on one node: from `create` to the pod's Ready condition, over 50 pods created at once
  * (agnhost netexec with a readiness probe, as a Deployment's pods would be), p50/p95/max.
  * Both pod networks are measured: the userspace dataplane (TUN) and the kernel bridge.
+ * Before them, the container shim alone: what a silent container's start and exit cost, and how
+ * many log lines a second a container can write through it and the CPU they cost
+ * (KLAB_BENCH_SHIM=<path> measures another shim.sh, e.g. an older one, the same way).
  */
 import { KubeClient } from "@klab/client";
 import type { Pod } from "@klab/api";
 import { startApiServer } from "../support/apiserver.ts";
 import { startNode } from "../e2e/node-agent-support.ts";
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
+import { execFileSync, spawn } from "node:child_process";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const PODS = 50;
 
@@ -89,6 +104,98 @@ function phases(log: string, names: (n: string) => boolean): string {
     }
   }
   return [...per].map(([k, v]) => `${k} ${pct(v, 50)}/${pct(v, 95)}`).join(", ");
+}
+
+const SHIM =
+  process.env.KLAB_BENCH_SHIM ??
+  fileURLToPath(new URL("../../services/node-agent/src/runtime/shim.sh", import.meta.url));
+
+/**
+ * One container run through the shim, in a cgroup of its own from before the shim's first fork:
+ * wall ms until the shim recorded the exit, CPU ms of the shim, its loggers and the container.
+ */
+async function shimRun(dir: string, argv: string[]): Promise<{ wallMs: number; cpuMs: number } | undefined> {
+  mkdirSync(dir);
+  // held on its stdin until the meter has it, so everything it starts is counted
+  const child = spawn("sh", ["-c", 'read -r go; exec sh "$0" "$@"', SHIM, dir, "--", ...argv], {
+    stdio: ["pipe", "ignore", "ignore"],
+  });
+  const cpu = CpuMeter.attach(child.pid!);
+  if (!cpu) {
+    child.kill("SIGKILL");
+    return undefined;
+  }
+  try {
+    const cpu0 = cpu.ms();
+    const t0 = performance.now();
+    child.stdin!.end("go\n");
+    await new Promise((r) => child.once("exit", r));
+    const wallMs = performance.now() - t0;
+    if (!existsSync(join(dir, "exit"))) throw new Error(`shim left no exit file in ${dir}`);
+    return { wallMs, cpuMs: cpu.ms() - cpu0 };
+  } finally {
+    cpu.remove();
+  }
+}
+
+async function shim(): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), "klab-shim-bench-"));
+  try {
+    const STARTS = 40;
+    let cpu = 0;
+    for (let i = 0; i < STARTS; i++) {
+      const r = await shimRun(join(root, `start-${i}`), ["true"]);
+      if (!r) {
+        console.log("shim: skipped (no cgroup cpuacct to measure CPU with)");
+        return;
+      }
+      cpu += r.cpuMs;
+    }
+    console.log(
+      `shim, a silent container (true) started and exited: ${(cpu / STARTS).toFixed(1)} ms CPU each (${STARTS} runs, ${load()})`,
+    );
+    // an access log line per request, as a busy ingress controller writes them, and some stderr
+    const LINES = 20_000;
+    const ERR = LINES / 10;
+    const dir = join(root, "lines");
+    const line = `10.244.1.1 - - [26/Nov/2026:22:00:00 +0000] "GET /api/v1/items/%g HTTP/1.1" 200 612 "-" "curl/8.5.0"`;
+    const r = (await shimRun(dir, [
+      "sh",
+      "-c",
+      `seq -f '${line}' ${LINES}; seq -f 'warning %g' ${ERR} >&2`,
+    ]))!;
+    const got = readFileSync(join(dir, "log"), "utf8").split("\n").length - 1;
+    if (got !== LINES + ERR) throw new Error(`shim logged ${got} of ${LINES + ERR} lines`);
+    console.log(
+      `shim, ${got} log lines written as fast as they come: ${Math.round(got / (r.wallMs / 1000))} lines/s, ${((r.cpuMs * 1000) / got).toFixed(1)} ms CPU per 1,000 lines (${load()})`,
+    );
+    // the same lines at 1,000 a second (the writer outside the cgroup, the container a cat)
+    const feed = join(root, "feed");
+    execFileSync("mkfifo", [feed]);
+    const paced = join(root, "paced");
+    const RATE = 1000;
+    const SECONDS = 3;
+    const pacedRun = shimRun(paced, ["cat", feed]);
+    const w = createWriteStream(feed);
+    const text = `${line.replace("%g", "1")}\n`.repeat(RATE / 100);
+    const t0 = performance.now();
+    for (let tick = 1; tick <= SECONDS * 100; tick++) {
+      w.write(text);
+      await new Promise((r) => setTimeout(r, Math.max(0, t0 + tick * 10 - performance.now())));
+    }
+    await new Promise<void>((r) => w.end(r));
+    const closed = performance.now();
+    const p = (await pacedRun)!;
+    const lag = performance.now() - closed;
+    const pacedLines = readFileSync(join(paced, "log"), "utf8").split("\n").length - 1;
+    if (pacedLines !== RATE * SECONDS)
+      throw new Error(`shim logged ${pacedLines} of ${RATE * SECONDS} lines`);
+    console.log(
+      `shim, ${RATE} log lines a second for ${SECONDS} s: ${((p.cpuMs / (SECONDS * 1000)) * 100).toFixed(1)} % of a core, all logged ${Math.round(lag)} ms after the writer stopped (${load()})`,
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 }
 
 async function run(podNetwork: "tun" | "bridge"): Promise<void> {
@@ -191,7 +298,8 @@ export default async function (): Promise<void> {
     console.log("skipped: needs root and /dev/net/tun");
     return;
   }
-  // KLAB_BENCH_POD_NETWORK=tun|bridge measures one of them
+  await shim();
+  // KLAB_BENCH_POD_NETWORK=tun|bridge measures one of them, =none only the shim
   const only = process.env.KLAB_BENCH_POD_NETWORK;
   if (!only || only === "tun") await run("tun");
   if (!only || only === "bridge") await run("bridge");
