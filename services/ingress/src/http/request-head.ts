@@ -48,8 +48,8 @@ const VERSION = /^HTTP\/(\d+)\.(\d+)$/;
 const BAD_TARGET = /[\x00-\x20\x7f]/;
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const BAD_HOST = /[\s/\\]|^\.|\.\./;
-/** Repeats of these keep the first, as Node's IncomingMessage does. */
-const SINGLE = new Set([
+/** Repeats of these keep the first, as Node's IncomingMessage does (requests and responses). */
+export const SINGLE_VALUE_HEADERS: ReadonlySet<string> = new Set([
   "content-type",
   "content-length",
   "user-agent",
@@ -163,7 +163,8 @@ export function parseRequestHead(buf: Buffer, start = 0): HeadVerdict {
     const prior = headers[name];
     if (prior === undefined) headers[name] = name === "set-cookie" ? [value] : value;
     else if (name === "set-cookie") (prior as string[]).push(value);
-    else if (!SINGLE.has(name)) headers[name] = `${prior}${name === "cookie" ? "; " : ", "}${value}`;
+    else if (!SINGLE_VALUE_HEADERS.has(name))
+      headers[name] = `${prior}${name === "cookie" ? "; " : ", "}${value}`;
   }
   const minor = Number(version[2]) === 0 ? 0 : 1;
   if (minor === 1 && hosts === 0)

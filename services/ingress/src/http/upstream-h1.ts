@@ -8,6 +8,7 @@
  */
 import net from "node:net";
 import type { OutgoingHttpHeaders } from "node:http";
+import { SINGLE_VALUE_HEADERS } from "./request-head.ts";
 
 export type ResponseHeaders = Record<string, string | string[]>;
 
@@ -70,27 +71,6 @@ const MAX_HEAD = 64 * 1024;
 const CRLF = Buffer.from("\r\n");
 const HEAD_END = Buffer.from("\r\n\r\n");
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: |$)/;
-/** Repeats of these are dropped, as Node's IncomingMessage does (the first one counts). */
-const SINGLE = new Set([
-  "content-type",
-  "content-length",
-  "user-agent",
-  "referer",
-  "host",
-  "authorization",
-  "proxy-authorization",
-  "if-modified-since",
-  "if-unmodified-since",
-  "from",
-  "location",
-  "max-forwards",
-  "retry-after",
-  "etag",
-  "last-modified",
-  "server",
-  "age",
-  "expires",
-]);
 
 type Framing = "none" | "length" | "chunked" | "close";
 type ChunkState = "size" | "data" | "data-crlf" | "trailers";
@@ -372,7 +352,7 @@ class Connection {
       const prev = headers[name];
       if (prev === undefined) headers[name] = name === "set-cookie" ? [value] : value;
       else if (name === "set-cookie") (prev as string[]).push(value);
-      else if (!SINGLE.has(name)) headers[name] = `${prev as string}, ${value}`;
+      else if (!SINGLE_VALUE_HEADERS.has(name)) headers[name] = `${prev as string}, ${value}`;
     }
     if (status < 200) {
       // 100 Continue and 103 Early Hints come before the real answer.
