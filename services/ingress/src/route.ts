@@ -73,6 +73,15 @@ export function parseCookies(header: string | string[] | undefined): Map<string,
 
 const NO_COOKIES: ReadonlyMap<string, string> = new Map();
 
+/** A decision the controller answers itself: a status page. */
+function respond(c: Common, status: number, why: string): Decision {
+  return { ...c, kind: "respond", status, why };
+}
+
+function redirect(c: Common, status: number, url: string): Decision {
+  return { ...c, kind: "redirect", status, url };
+}
+
 export function findServer(table: RouteTable, host: string): Server {
   return lookupHost(table.servers, host) ?? table.catchAll;
 }
@@ -89,64 +98,34 @@ export function route(table: RouteTable, req: RouteRequest): Decision {
   const hsts = req.scheme === "https" && hostHasCertificate;
   const { path: rawPath, query } = splitTarget(req.target);
   const uri = normalizeUri(rawPath);
-  if (uri === undefined)
-    return { server, hsts, kind: "respond", status: 400, why: "invalid request path", upstreamName: "" };
+  if (uri === undefined) return respond({ server, hsts, upstreamName: "" }, 400, "invalid request path");
 
   const found = selectLocation(server.locations, uri);
-  if (!found)
-    return { server, hsts, kind: "respond", status: 404, why: "no location", upstreamName: "internal" };
+  if (!found) return respond({ server, hsts, upstreamName: "internal" }, 404, "no location");
   const location = found.location;
   const a = location.annotations;
   const upstreamName = location.upstream.name;
+  const common: Common = { server, hsts, location, upstreamName };
 
   if (req.contentLength !== undefined && tooLarge(a.proxyBodySize, req.contentLength))
-    return {
-      server,
-      hsts,
-      location,
-      upstreamName,
-      kind: "respond",
-      status: 413,
-      why: "request body larger than proxy-body-size",
-    };
+    return respond(common, 413, "request body larger than proxy-body-size");
 
   const ret = annotationRedirect(a.redirects, { scheme: req.scheme, hostHeader: req.host ?? host, uri });
-  if (ret)
-    return { server, hsts, location, upstreamName, kind: "redirect", status: ret.status, url: ret.url };
+  if (ret) return redirect(common, ret.status, ret.url);
 
   const url = redirectLocation(
     a.redirect,
     { scheme: req.scheme, host, requestUri: req.target, uri },
     hostHasCertificate,
   );
-  if (url !== undefined) return { server, hsts, location, upstreamName, kind: "redirect", status: 308, url };
+  if (url !== undefined) return redirect(common, 308, url);
 
   const rateLimit = a.rateLimit ? { key: location.id, limit: a.rateLimit } : undefined;
-  if (a.denied !== undefined)
-    return { server, hsts, location, upstreamName, rateLimit, kind: "respond", status: 503, why: a.denied };
+  common.rateLimit = rateLimit;
+  if (a.denied !== undefined) return respond(common, 503, a.denied);
   if (a.whitelist && !allows(a.whitelist, req.remoteAddr))
-    return {
-      server,
-      hsts,
-      location,
-      upstreamName,
-      rateLimit,
-      kind: "respond",
-      status: 403,
-      why: "client address not in whitelist-source-range",
-    };
-
-  if (location.upstream.defaultBackend)
-    return {
-      server,
-      hsts,
-      location,
-      rateLimit,
-      kind: "respond",
-      status: 404,
-      why: "default backend",
-      upstreamName: location.upstream.name,
-    };
+    return respond(common, 403, "client address not in whitelist-source-range");
+  if (location.upstream.defaultBackend) return respond(common, 404, "default backend");
 
   // Only canaries and affinity read cookies; most requests skip the parse.
   const cookies = location.canary || a.affinity ? parseCookies(req.headers["cookie"]) : NO_COOKIES;
@@ -168,17 +147,7 @@ export function route(table: RouteTable, req: RouteRequest): Decision {
       alternativeUpstreamName = canary.upstream.name;
     }
   }
-  if (upstream.endpoints.length === 0)
-    return {
-      server,
-      hsts,
-      location,
-      rateLimit,
-      kind: "respond",
-      status: 503,
-      why: upstream.problem ?? "no endpoints",
-      upstreamName: location.upstream.name,
-    };
+  if (upstream.endpoints.length === 0) return respond(common, 503, upstream.problem ?? "no endpoints");
 
   let upstreamTarget = req.target;
   if (a.rewriteTarget !== undefined) {
