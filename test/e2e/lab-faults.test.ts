@@ -308,18 +308,21 @@ describeWith(
 
     it("conntrack-flush empties node-1's table; conntrack-fill fills it so new connections drop", async () => {
       await curl(`http://${serviceIP}/`);
-      const listed = await lab.klab([
-        "conntrack",
-        "--name",
-        lab.name,
-        "--node",
-        "node-1",
-        "-L",
-        "-p",
-        "tcp",
-        "--dst",
-        serviceIP,
-      ]);
+      // node-1's TCP entries towards the Service, as `conntrack -L -p tcp --dst` prints them
+      const listServiceEntries = () =>
+        lab.klab([
+          "conntrack",
+          "--name",
+          lab.name,
+          "--node",
+          "node-1",
+          "-L",
+          "-p",
+          "tcp",
+          "--dst",
+          serviceIP,
+        ]);
+      const listed = await listServiceEntries();
       expect(listed.stdout).toMatch(
         new RegExp(`^tcp {6}6 \\d+ [A-Z_]+ src=[\\d.]+ dst=${serviceIP} sport=\\d+ dport=80 `, "m"),
       );
@@ -327,18 +330,7 @@ describeWith(
         /conntrack v1\.4\.\d \(conntrack-tools\): [1-9]\d* flow entries have been shown\./,
       );
       await inject("conntrack-flush", "node/node-1", "--id", "flush-1");
-      const after = await lab.klab([
-        "conntrack",
-        "--name",
-        lab.name,
-        "--node",
-        "node-1",
-        "-L",
-        "-p",
-        "tcp",
-        "--dst",
-        serviceIP,
-      ]);
+      const after = await listServiceEntries();
       expect(after.stdout).toBe("");
 
       await inject("conntrack-fill", "node/node-1", "--max", "512", "--id", "fill");
