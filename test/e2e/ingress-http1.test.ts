@@ -198,6 +198,35 @@ describeWith({}, "ingress HTTP/1.x server side on raw sockets", () => {
     expect(lines.join("\n")).toContain('"GET / HTTP/9.9" 505');
   });
 
+  it("sends nothing upstream without the whole body: broken chunks get 400, a client that leaves 499", async () => {
+    const before = ctl.accessLog.length;
+    const broken = await exchange(ctl.http, [
+      "POST /broken-later HTTP/1.1\r\nHost: echo.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+      "zz\r\n",
+    ]);
+    expect(broken).toMatch(/^HTTP\/1\.1 400 Bad Request[\s\S]*Connection: close/);
+
+    await new Promise<void>((resolve) => {
+      const s = net.connect(ctl.http, "127.0.0.1", () => {
+        s.write("POST /left-early HTTP/1.1\r\nHost: echo.test\r\nContent-Length: 100\r\n\r\nten bytes.");
+        setTimeout(() => (s.destroy(), resolve()), 100);
+      });
+    });
+    await until(
+      "two access log lines",
+      5000,
+      async () => (ctl.accessLog.length >= before + 2 ? true : undefined),
+      50,
+    );
+    const lines = ctl.accessLog.slice(before).map((l) => ACCESS_LOG_PATTERN.exec(l)!);
+    expect(lines.map((m) => `${m[4]} ${m[5]}`)).toEqual([
+      "POST /broken-later HTTP/1.1 400",
+      "POST /left-early HTTP/1.1 499",
+    ]);
+    expect(echo.seen.map((r) => r.url)).not.toContain("/broken-later");
+    expect(echo.seen.map((r) => r.url)).not.toContain("/left-early");
+  });
+
   it("retries a refusing upstream on the next endpoint in round robin: A, B, A", async () => {
     const before = ctl.accessLog.length;
     const out = await exchange(ctl.http, ["GET / HTTP/1.1\r\nHost: down.test\r\nConnection: close\r\n\r\n"]);

@@ -57,6 +57,12 @@ function hasToken(value: string | string[] | undefined, token: string): boolean 
   return v.split(",").some((t) => t.trim().toLowerCase() === token);
 }
 
+/**
+ * A request body as the proxy gets it: the bytes, none, "too-large" past client_max_body_size,
+ * or "unreadable" when it cannot arrive whole (the client left, or its chunks are broken).
+ */
+export type RequestBody = Buffer | undefined | "too-large" | "unreadable";
+
 type BodyFraming =
   { kind: "none" } | { kind: "length"; left: number } | { kind: "chunked"; decoder: ChunkedDecoder };
 
@@ -68,7 +74,9 @@ export class H1Request {
   complete: boolean;
   private chunks: Buffer[] = [];
   private size = 0;
-  private waiter: ((body: Buffer | "too-large" | undefined) => void) | undefined;
+  private waiter: ((body: RequestBody) => void) | undefined;
+  /** why the body can no longer be read whole (the client left, its framing broke) */
+  private failure: string | undefined;
   private limit = Infinity;
   private discarding = false;
   private continueSent = false;
@@ -88,9 +96,11 @@ export class H1Request {
 
   /**
    * The whole body (nginx's proxy_request_buffering), undefined when there is none, "too-large"
-   * once it passes `limit` bytes (client_max_body_size; the rest is read and dropped).
+   * once it passes `limit` bytes (client_max_body_size; the rest is read and dropped),
+   * "unreadable" when it never will arrive whole.
    */
-  readBody(limit: number): Promise<Buffer | "too-large" | undefined> {
+  readBody(limit: number): Promise<RequestBody> {
+    if (this.failure !== undefined) return Promise.resolve("unreadable");
     if (this.complete && this.size === 0) return Promise.resolve(undefined);
     this.limit = limit;
     if (!this.continueSent && hasToken(this.headers.expect, "100-continue") && !this.complete) {
@@ -161,11 +171,13 @@ export class H1Request {
     w?.(this.discarding ? undefined : this.body());
   }
 
-  /** The client left before the body was whole. */
-  abandoned(): void {
+  /** The body will not arrive whole: whoever waits for it hears so. */
+  fail(why: string): void {
+    if (this.complete || this.failure !== undefined) return;
+    this.failure = why;
     const w = this.waiter;
     this.waiter = undefined;
-    w?.(undefined);
+    w?.("unreadable");
   }
 }
 
@@ -322,7 +334,7 @@ export class H1Connection {
     socket.on("error", () => socket.destroy());
     socket.on("close", () => {
       this.closed = true;
-      this.reading?.abandoned();
+      this.reading?.fail("client closed the connection");
       this.current?.res.closed();
     });
   }
@@ -340,8 +352,15 @@ export class H1Connection {
     if (this.detached) return;
     if (this.reading) {
       const { rest, error } = this.reading.feed(chunk);
-      if (error)
-        return this.reject({ kind: "invalid", status: 400, reason: error, requestLine: "" }, chunk.length);
+      if (error) {
+        // The request is with the handler already: it answers 400 (and logs it) when it reads
+        // the body; nothing more is read from this connection.
+        this.reading.fail(error);
+        this.reading = undefined;
+        this.detached = true;
+        this.socket.pause();
+        return;
+      }
       if (!this.reading.complete) return;
       this.reading = undefined;
       if (rest) this.hold(rest);

@@ -18,7 +18,7 @@ import { setCookieHeader } from "../annotations/affinity.ts";
 import { tooLarge } from "../annotations/proxy-body-size.ts";
 import { formatAccessLog, basicUser, timeLocalNow, type UpstreamAttempt } from "./access-log.ts";
 import { Balancer, RateLimiter } from "./balancer.ts";
-import { H1Connection, H1Request, H1Response, type H1Options } from "./h1-connection.ts";
+import { H1Connection, H1Request, H1Response, type H1Options, type RequestBody } from "./h1-connection.ts";
 import type { InvalidHead } from "./request-head.ts";
 import type { IngressMetrics, RequestLabels } from "./metrics.ts";
 import { reason, rawResponse, statusPage } from "./pages.ts";
@@ -362,7 +362,7 @@ export class IngressServer {
     else res.end(body);
   }
 
-  private readBody(req: AnyRequest, limit: number): Promise<Buffer | "too-large" | undefined> {
+  private readBody(req: AnyRequest, limit: number): Promise<RequestBody> {
     if (req instanceof H1Request) return req.readBody(limit);
     if (req.method === "GET" || req.method === "HEAD") {
       if (req.complete || header(req, "content-length") === undefined) {
@@ -432,6 +432,14 @@ export class IngressServer {
     if (body === "too-large") {
       this.sendStatus(req, res, 413, d.hsts);
       this.finish(req, res, started, 413, d, [], requestId);
+      return;
+    }
+    // Nothing goes upstream without its whole body: a broken one is a 400, a client that left
+    // is nginx's 499 (logged, nothing sent).
+    if (body === "unreadable") {
+      const status = res.destroyed ? 499 : 400;
+      if (status === 400) this.sendStatus(req, res, 400, d.hsts);
+      this.finish(req, res, started, status, d, [], requestId);
       return;
     }
     const headers = this.upstreamHeaders(req, scheme, requestId, remoteAddr);
