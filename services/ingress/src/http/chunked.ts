@@ -1,8 +1,8 @@
 /**
- * Decoding a chunked request body (RFC 9112 §7.1) as bytes arrive: chunk sizes in hex with
- * optional extensions, data, and trailer lines that are read and dropped (nginx does not pass
- * request trailers upstream). Pure state machine: feed it buffers, it says what body bytes came,
- * whether the body ended, and where the next request starts.
+ * Decoding a chunked body (RFC 9112 §7.1), a client's request or an upstream's response, as bytes
+ * arrive: chunk sizes in hex with optional extensions, data, and trailer lines that are read and
+ * dropped (nginx passes trailers on in neither direction). Pure state machine: feed it buffers, it
+ * says what body bytes came, whether the body ended, and where the next message starts.
  */
 
 export interface ChunkedStep {
@@ -49,7 +49,7 @@ export class ChunkedDecoder {
         if (line !== "") return { data, done: false, error: "chunk data not followed by CRLF" };
         this.state = "size";
       } else if (this.state === "size") {
-        const m = /^([0-9a-fA-F]{1,8})[ \t]*(;.*)?$/.exec(line);
+        const m = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(line);
         if (!m) return { data, done: false, error: `invalid chunk size "${line.slice(0, 40)}"` };
         this.remaining = parseInt(m[1], 16);
         this.state = this.remaining === 0 ? "trailer" : "data";

@@ -8,6 +8,7 @@
  */
 import net from "node:net";
 import type { OutgoingHttpHeaders } from "node:http";
+import { ChunkedDecoder } from "./chunked.ts";
 import { SINGLE_VALUE_HEADERS } from "./request-head.ts";
 
 export type ResponseHeaders = Record<string, string | string[]>;
@@ -68,12 +69,10 @@ const MAX_IDLE_PER_ENDPOINT = 320;
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 /** nginx's proxy_buffer_size is 4k–8k; a larger head is "upstream sent too big header". */
 const MAX_HEAD = 64 * 1024;
-const CRLF = Buffer.from("\r\n");
 const HEAD_END = Buffer.from("\r\n\r\n");
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: |$)/;
 
 type Framing = "none" | "length" | "chunked" | "close";
-type ChunkState = "size" | "data" | "data-crlf" | "trailers";
 
 function writeHead(r: H1Request): string {
   let head = `${r.method} ${r.target} HTTP/1.1\r\n`;
@@ -162,7 +161,7 @@ class Connection {
   private pending: Buffer | undefined;
   private framing: Framing = "none";
   private remaining = 0;
-  private chunkState: ChunkState = "size";
+  private chunks: ChunkedDecoder | undefined;
   private keepAlive = true;
   private timeoutMs = 0;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -371,7 +370,7 @@ class Connection {
     if (ex.head || status === 204 || status === 304) this.framing = "none";
     else if (te !== undefined) {
       this.framing = /(?:^|,)\s*chunked\s*$/i.test(te) ? "chunked" : "close";
-      this.chunkState = "size";
+      this.chunks = new ChunkedDecoder();
     } else if (length !== undefined) {
       if (!/^\d{1,15}$/.test(length)) {
         this.fail(new UpstreamError("error", 'upstream sent invalid "Content-Length" header', false));
@@ -416,47 +415,16 @@ class Connection {
   }
 
   private parseChunked(body: Body, buf: Buffer): Buffer {
-    while (buf.length > 0 && this.framing === "chunked") {
-      if (this.chunkState === "data") {
-        const n = Math.min(this.remaining, buf.length);
-        body.push(buf.subarray(0, n));
-        this.remaining -= n;
-        buf = buf.subarray(n);
-        if (this.remaining === 0) this.chunkState = "data-crlf";
-        continue;
-      }
-      const eol = buf.indexOf(CRLF);
-      if (eol === -1) {
-        if (buf.length > 4096) {
-          this.fail(new UpstreamError("error", "upstream sent invalid chunked response", false));
-          return buf.subarray(buf.length);
-        }
-        this.pending = buf;
-        return buf.subarray(buf.length);
-      }
-      const line = buf.toString("latin1", 0, eol);
-      buf = buf.subarray(eol + 2);
-      if (this.chunkState === "data-crlf") {
-        if (line !== "") {
-          this.fail(new UpstreamError("error", "upstream sent invalid chunked response", false));
-          return buf.subarray(buf.length);
-        }
-        this.chunkState = "size";
-      } else if (this.chunkState === "size") {
-        const semi = line.indexOf(";");
-        const hex = (semi === -1 ? line : line.slice(0, semi)).trim();
-        if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) {
-          this.fail(new UpstreamError("error", "upstream sent invalid chunked response", false));
-          return buf.subarray(buf.length);
-        }
-        this.remaining = parseInt(hex, 16);
-        this.chunkState = this.remaining === 0 ? "trailers" : "data";
-      } else if (line === "") {
-        // The empty line after the (ignored) trailer fields ends the body.
-        this.framing = "none";
-      }
+    const step = this.chunks!.push(buf);
+    for (const c of step.data) body.push(c);
+    if (step.error) {
+      this.fail(new UpstreamError("error", "upstream sent invalid chunked response", false));
+      return buf.subarray(buf.length);
     }
-    return buf;
+    if (!step.done) return buf.subarray(buf.length);
+    // The empty line after the (ignored) trailer fields ends the body.
+    this.framing = "none";
+    return step.rest ?? buf.subarray(buf.length);
   }
 
   private complete(): void {
