@@ -116,6 +116,32 @@ describeWith({}, "ingress robustness: broken clients, broken upstreams, garbage"
     expect(await healthy()).toBe(200);
   });
 
+  it("logs 499 and sends nothing upstream when an HTTP/2 client resets its stream mid-body", async () => {
+    const before = ctl.accessLog.length;
+    await new Promise<void>((resolve) => {
+      const client = http2.connect(`https://127.0.0.1:${ctl.https}`, { rejectUnauthorized: false });
+      client.on("error", () => resolve());
+      const s = client.request({
+        ":method": "POST",
+        ":path": "/h2-left-early",
+        ":authority": "stream.com",
+        "content-length": "100",
+      });
+      s.on("error", () => undefined);
+      s.write("ten bytes.");
+      setTimeout(() => {
+        s.close(http2.constants.NGHTTP2_CANCEL);
+        client.close();
+        resolve();
+      }, 200);
+    });
+    for (let i = 0; i < 100 && ctl.accessLog.length === before; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(ctl.accessLog.slice(before).join("\n")).toMatch(/"POST \/h2-left-early HTTP\/2\.0" 499 /);
+    expect(streaming.seen.map((r) => r.url)).not.toContain("/h2-left-early");
+    expect(await healthy()).toBe(200);
+  });
+
   it("cuts the client's response when the upstream resets mid-body, and carries on", async () => {
     const outcome = await new Promise<string>((resolve) => {
       http

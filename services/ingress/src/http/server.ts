@@ -386,6 +386,8 @@ export class IngressServer {
       req.on("data", onData);
       req.once("end", () => resolve(size ? Buffer.concat(chunks) : undefined));
       req.once("error", reject);
+      // A stream reset before its end: nothing more will come (after "end" this changes nothing).
+      req.once("close", () => resolve("unreadable"));
     });
   }
 
@@ -437,7 +439,7 @@ export class IngressServer {
     // Nothing goes upstream without its whole body: a broken one is a 400, a client that left
     // is nginx's 499 (logged, nothing sent).
     if (body === "unreadable") {
-      const status = res.destroyed ? 499 : 400;
+      const status = (res instanceof H1Response ? res.destroyed : res.stream.destroyed) ? 499 : 400;
       if (status === 400) this.sendStatus(req, res, 400, d.hsts);
       this.finish(req, res, started, status, d, [], requestId);
       return;
