@@ -209,6 +209,12 @@ describeWith(
       await switchProxyMode(lab, "ipvs");
       const table = await ipvsadmShows(lab, client.node, backends.clusterIP, 3);
       expect(virtualServerBlock(table, "TCP  10.96.0.1:443 rr")).toHaveLength(2);
+      // The switch is over once the ipvs proxier has also removed the iptables rules it replaces
+      // (a connection opened while both are being rewritten can be lost, as in a real cluster).
+      await until(`iptables rules gone from ${client.node}`, 180_000, async () => {
+        const r = await lab.klab(["iptables-save", "--name", lab.name, "--node", client.node, "-t", "nat"]);
+        return r.stdout.includes(svcChain(`${NS}/backend:http`)) ? undefined : true;
+      });
       const rr = answers(
         await lab.exec(NS, "client", curlMany("http://backend/hostname", 300)),
         backends,
