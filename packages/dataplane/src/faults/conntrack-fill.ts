@@ -12,9 +12,12 @@ export const DEFAULT_FILL_MAX = 4096;
 /** The flood's sources: 198.18.0.0/15, the range RFC 2544 sets aside for benchmarking. */
 const FLOOD_BASE = (198 << 24) | (18 << 16);
 const REFRESH_MS = 5000;
+/** Four source ports on each address of 198.18.0.0/15. */
+const FLOOD_FLOWS = 0x20000 * 4;
 
 export class ConntrackFill {
   private readonly fillers = new Set<ConntrackEntry>();
+  private nextFlow = 0;
   private readonly previousMax: number;
   private timer?: NodeJS.Timeout;
 
@@ -30,8 +33,22 @@ export class ConntrackFill {
   start(): number {
     const ct = this.conntrack;
     ct.max = Math.min(ct.max, this.fault.max ?? DEFAULT_FILL_MAX);
-    let i = 0;
-    while (ct.size < ct.max && i < 0x20000 * 4) {
+    this.topUp();
+    // The flood keeps sending, so its entries never time out while the fault lasts.
+    this.timer = setInterval(() => this.refresh(), REFRESH_MS);
+    this.timer.unref();
+    return this.fillers.size;
+  }
+
+  /**
+   * Fill every free slot with a flood flow. A flood at line rate takes a slot the moment another
+   * connection's entry frees it (expired, closed, flushed), long before a new connection could.
+   */
+  private topUp(): void {
+    const ct = this.conntrack;
+    for (let tries = 0; ct.size < ct.max && tries < FLOOD_FLOWS; tries++) {
+      const i = this.nextFlow;
+      this.nextFlow = (i + 1) % FLOOD_FLOWS;
       const original: Tuple = {
         proto: IPPROTO_UDP,
         src: (FLOOD_BASE + (i >>> 2)) >>> 0,
@@ -39,27 +56,40 @@ export class ConntrackFill {
         dst: this.nodeIP,
         dstPort: 53,
       };
-      i++;
       const e = ct.create(original, invert(original), { source: "overlay", rule: `fault:${this.fault.id}` });
       if (e) this.fillers.add(e);
     }
-    // The flood keeps sending, so its entries never time out while the fault lasts.
-    this.timer = setInterval(() => this.refresh(), REFRESH_MS);
-    this.timer.unref();
-    return this.fillers.size;
   }
 
   private refresh(): void {
     const seconds = this.conntrack.timeouts.udp_timeout;
-    for (const e of this.fillers) this.conntrack.refresh(e, seconds);
+    for (const e of this.fillers) {
+      // A flush (conntrack -F, conntrack-flush) may have taken some: the flood's new flows replace them.
+      if (
+        this.conntrack.lookup(
+          e.original.proto,
+          e.original.src,
+          e.original.srcPort,
+          e.original.dst,
+          e.original.dstPort,
+        )?.entry !== e
+      ) {
+        this.fillers.delete(e);
+      } else {
+        this.conntrack.refresh(e, seconds);
+      }
+    }
+    this.topUp();
   }
 
+  /** The flood's entries in the table now. */
   get size(): number {
     return this.fillers.size;
   }
 
-  /** Whether the table is full, so a packet that would open a connection is dropped. */
+  /** Whether the table is full, so that a packet that would open a connection is dropped. */
   get full(): boolean {
+    this.topUp();
     return this.conntrack.size >= this.conntrack.max;
   }
 

@@ -128,6 +128,24 @@ describe("fault stage: conntrack-fill", () => {
     expect(ct.size).toBe(1);
   });
 
+  it("keeps the table full when another connection's entry goes: the flood takes the slot first", () => {
+    const ct = new Conntrack({ max: 100_000 });
+    const known = ct.create(
+      { proto: IPPROTO_UDP, src: CLIENT, srcPort: 5000, dst: SVC, dstPort: 53 },
+      { proto: IPPROTO_UDP, src: SVC, srcPort: 53, dst: CLIENT, dstPort: 5000 },
+      { source: "pod" },
+    )!;
+    const h = harness([{ id: "f", kind: "conntrack-fill", target: { node: NODE }, max: 50 }], ct);
+    ct.remove(known, "expired");
+    expect(ct.size).toBe(49);
+    const udp = buildUDP({ src: CLIENT, dst: SVC, srcPort: 5001, dstPort: 53 }, Buffer.alloc(20));
+    expect(h.stage.ingress(udp, { kind: "pod", podIP: CLIENT }, h.out)).toBe(true);
+    expect(ct.size).toBe(50);
+    expect(h.stage.conntrackFillEntries).toBe(50);
+    h.stage.stop();
+    expect(ct.size).toBe(0);
+  });
+
   it("leaves other nodes' tables alone", () => {
     const ct = new Conntrack();
     const h = harness([{ id: "f", kind: "conntrack-fill", target: { node: "172.18.0.9" } }], ct);
