@@ -109,15 +109,22 @@ function checkIncomplete(buf: Buffer, start: number): HeadVerdict {
   return { kind: "incomplete" };
 }
 
+/** The field value without the spaces and tabs around it (String.trim also strips Unicode spaces). */
+function trimOWS(line: string, from: number): string {
+  let a = from;
+  let b = line.length;
+  while (a < b && (line.charCodeAt(a) === 32 || line.charCodeAt(a) === 9)) a++;
+  while (b > a && (line.charCodeAt(b - 1) === 32 || line.charCodeAt(b - 1) === 9)) b--;
+  return line.slice(a, b);
+}
+
 /** Parse the head that starts at `start` in `buf`. */
 export function parseRequestHead(buf: Buffer, start = 0): HeadVerdict {
   const end = headEnd(buf, start);
   if (end === -1) return checkIncomplete(buf, start);
   const text = buf.toString("latin1", start, end);
-  const lines = text.split("\n");
-  // The split leaves two empty strings after the final empty line.
-  lines.length -= 2;
-  const requestLine = lines[0].endsWith("\r") ? lines[0].slice(0, -1) : lines[0];
+  let lineEnd = text.indexOf("\n");
+  const requestLine = text.slice(0, text.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd);
   if (requestLine.length > MAX_LINE)
     return invalid(414, "client sent too long URI", requestLine.slice(0, 1024));
   if (end - start > MAX_HEAD) return invalid(400, "client sent too large request", requestLine, TOO_LARGE);
@@ -141,9 +148,11 @@ export function parseRequestHead(buf: Buffer, start = 0): HeadVerdict {
   const headers: IncomingHttpHeaders = {};
   const rawHeaders: string[] = [];
   let hosts = 0;
-  for (let i = 1; i < lines.length; i++) {
-    let line = lines[i];
-    if (line.endsWith("\r")) line = line.slice(0, -1);
+  // Line by line up to the empty line that ends the head (headEnd found it).
+  for (let pos = lineEnd + 1; ; pos = lineEnd + 1) {
+    lineEnd = text.indexOf("\n", pos);
+    const line = text.slice(pos, text.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd);
+    if (line === "") break;
     if (line.length > MAX_LINE)
       return invalid(400, "client sent too long header line", requestLine, TOO_LARGE);
     const colon = line.indexOf(":");
@@ -151,7 +160,7 @@ export function parseRequestHead(buf: Buffer, start = 0): HeadVerdict {
       return invalid(400, "client sent invalid header line", requestLine);
     const rawName = line.slice(0, colon);
     if (!NAME.test(rawName)) continue;
-    const value = line.slice(colon + 1).trim();
+    const value = trimOWS(line, colon + 1);
     if (BAD_VALUE.test(value)) return invalid(400, "client sent invalid header line", requestLine);
     const name = rawName.toLowerCase();
     rawHeaders.push(rawName, value);
