@@ -110,7 +110,7 @@ function checkIncomplete(buf: Buffer, start: number): HeadVerdict {
 }
 
 /** The field value without the spaces and tabs around it (String.trim also strips Unicode spaces). */
-function trimOWS(line: string, from: number): string {
+export function trimOWS(line: string, from: number): string {
   let a = from;
   let b = line.length;
   while (a < b && (line.charCodeAt(a) === 32 || line.charCodeAt(a) === 9)) a++;

@@ -23,6 +23,7 @@ import type { InvalidHead } from "./request-head.ts";
 import type { IngressMetrics, RequestLabels } from "./metrics.ts";
 import { reason, rawResponse, statusPage } from "./pages.ts";
 import { UpstreamError, UpstreamPool, type UpstreamResponse } from "./proxy.ts";
+import { RenewingSessionTickets } from "./session-tickets.ts";
 
 export interface IngressServerOptions {
   table: RouteTable;
@@ -167,6 +168,13 @@ export class IngressServer {
         }
       },
     });
+    if (opts.sessionResumption !== false) {
+      // Tickets renewed on each resumption (session-tickets.ts). OpenSSL issues and reads them with
+      // the context a connection started on, whatever certificate SNI picks later: tls.Server's
+      // own context, _sharedCreds.
+      const own = (this.tlsServer as unknown as { _sharedCreds?: tls.SecureContext })._sharedCreds;
+      if (own) new RenewingSessionTickets().enable(own);
+    }
     this.tlsServer.on("secureConnection", (socket: tls.TLSSocket) => {
       if (socket.alpnProtocol === "h2") this.h2.emit("connection", socket);
       else this.serveH1(socket);

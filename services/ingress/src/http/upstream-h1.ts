@@ -9,7 +9,7 @@
 import net from "node:net";
 import type { OutgoingHttpHeaders } from "node:http";
 import { ChunkedDecoder } from "./chunked.ts";
-import { SINGLE_VALUE_HEADERS } from "./request-head.ts";
+import { SINGLE_VALUE_HEADERS, trimOWS } from "./request-head.ts";
 
 export type ResponseHeaders = Record<string, string | string[]>;
 
@@ -343,7 +343,7 @@ class Connection {
         return false;
       }
       const name = line.slice(0, colon).toLowerCase();
-      const value = line.slice(colon + 1).trim();
+      const value = trimOWS(line, colon + 1);
       if (name === "content-length") {
         if (length !== undefined && length !== value) {
           this.fail(
