@@ -67,11 +67,12 @@ export async function runIngressController(opts: IngressOptions): Promise<Runnin
   // Access log lines leave through an asynchronous writer: a blocking write per request (what
   // process.stdout does on a file or a pipe) would stall the proxy behind the log's reader.
   const accessLog = pino.destination({ dest: 1, sync: false });
+  const accessLines = batchedLines(accessLog);
   const server = new IngressServer({
     table: buildRoutes([], [], [], [], [], config),
     logger,
     metrics,
-    accessLog: batchedLines(accessLog),
+    accessLog: accessLines,
     httpPort: opts.httpPort,
     httpsPort: opts.httpsPort,
     address: opts.address,
@@ -105,6 +106,7 @@ export async function runIngressController(opts: IngressOptions): Promise<Runnin
       controller.stop();
       await server.stop(10_000);
       try {
+        accessLines.flush();
         accessLog.flushSync();
       } catch {
         /* the reader of stdout is gone */
