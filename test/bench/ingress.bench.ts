@@ -6,8 +6,9 @@
 // ratios klab / nginx. Handshakes twice: with session resumption as each side does it (nginx's
 // session cache as ingress-nginx configures it, klab's session tickets; wrk resumes its session
 // across reconnects) and with resumption off on both sides (every connection a full RSA handshake).
-// Run: npm run bench ingress   (INGRESS_BENCH_SECONDS=8, INGRESS_BENCH_PROFILE=<dir> writes a
-// --cpu-prof profile of the klab process there)
+// Each case runs in rounds that alternate which side goes first; figures are the rounds' medians.
+// Run: npm run bench ingress   (INGRESS_BENCH_SECONDS=5 per run, INGRESS_BENCH_ROUNDS=3,
+// INGRESS_BENCH_PROFILE=<dir> writes a --cpu-prof profile of the klab process there)
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -15,7 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const DURATION = Number(process.env.INGRESS_BENCH_SECONDS ?? 8);
+const DURATION = Number(process.env.INGRESS_BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.INGRESS_BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 50;
 const HOST = "bench.local";
 const CHILD_ENV = "KLAB_INGRESS_BENCH_CHILD";
@@ -159,6 +161,12 @@ function treeCpuSeconds(rootPid: number): number {
     if (pid === rootPid || ppid === rootPid) total += (Number(fields[11]) + Number(fields[12])) / ticks;
   }
   return total;
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 const loadAverage = (): string => readFileSync("/proc/loadavg", "utf8").split(" ")[0];
@@ -312,7 +320,7 @@ http { ${temps.replace(/NAME/g, "px")} server_tokens off; keepalive_requests 100
       ],
     ];
     process.stdout.write(
-      `ingress benchmark: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, one nginx worker vs one Node process, ` +
+      `ingress benchmark: wrk -t1 -c${CONNECTIONS} -d${DURATION}s, ${ROUNDS} rounds per case (medians), one nginx worker vs one Node process, ` +
         `both with upstream keep-alive and an access log (klab's in batches, nginx's a write per request as ingress-nginx has it), upstream nginx "ok", RSA-2048 certificate\n`,
     );
     process.stdout.write(
@@ -324,28 +332,45 @@ http { ${temps.replace(/NAME/g, "px")} server_tokens off; keepalive_requests 100
     // Each side gets the same warm-up per case (the JIT, the upstream pools, TLS code paths).
     const warm = (url: string, extra: string[]): Promise<unknown> =>
       run("wrk", ["-t1", `-c${CONNECTIONS}`, "-d2s", "-H", `Host: ${HOST}`, ...extra, url]);
+    /** One wrk run against one side, with the CPU its process tree used per request. */
+    const measure = async (url: string, extra: string[], pid: number) => {
+      const c0 = treeCpuSeconds(pid);
+      const r = await wrk(url, extra);
+      return { ...r, cpuUs: ((treeCpuSeconds(pid) - c0) * 1e6) / r.requests };
+    };
     for (const [name, url, ours, theirs, extra] of cases) {
       await warm(url(ours), extra);
       await warm(url(theirs), extra);
-      const k0 = treeCpuSeconds(klabPid);
-      const a = await wrk(url(ours), extra);
-      const k1 = treeCpuSeconds(klabPid);
-      const n0 = treeCpuSeconds(proxyPid);
-      const b = await wrk(url(theirs), extra);
-      const n1 = treeCpuSeconds(proxyPid);
-      const ourUs = ((k1 - k0) * 1e6) / a.requests;
-      const theirUs = ((n1 - n0) * 1e6) / b.requests;
+      // Rounds alternate which side goes first, and each figure is the median of its rounds: a
+      // neighbour's burst on this shared machine then skews one round, not one side.
+      const a: Awaited<ReturnType<typeof measure>>[] = [];
+      const b: Awaited<ReturnType<typeof measure>>[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        if (round % 2 === 0) {
+          a.push(await measure(url(ours), extra, klabPid));
+          b.push(await measure(url(theirs), extra, proxyPid));
+        } else {
+          b.push(await measure(url(theirs), extra, proxyPid));
+          a.push(await measure(url(ours), extra, klabPid));
+        }
+      }
+      const [rpsA, rpsB] = [median(a.map((r) => r.rps)), median(b.map((r) => r.rps))];
+      const [cpuA, cpuB] = [median(a.map((r) => r.cpuUs)), median(b.map((r) => r.cpuUs))];
+      const p99 = (rs: typeof a): string => median(rs.map((r) => r.p99ms)).toFixed(2) + "ms";
       cpuRows.push(
-        `${name.padEnd(46)} ${ourUs.toFixed(0).padStart(11)} ${theirUs.toFixed(0).padStart(12)} ${(theirUs / ourUs).toFixed(2).padStart(6)}`,
+        `${name.padEnd(46)} ${cpuA.toFixed(0).padStart(11)} ${cpuB.toFixed(0).padStart(12)} ${(cpuB / cpuA).toFixed(2).padStart(6)}`,
       );
       process.stdout.write(
-        `${name.padEnd(46)} ${a.rps.toFixed(0).padStart(11)} ${(a.p99ms.toFixed(2) + "ms").padStart(9)} ${b.rps.toFixed(0).padStart(12)} ${(b.p99ms.toFixed(2) + "ms").padStart(9)} ${(a.rps / b.rps).toFixed(2).padStart(6)} ${loadAverage().padStart(5)}\n`,
+        `${name.padEnd(46)} ${rpsA.toFixed(0).padStart(11)} ${p99(a).padStart(9)} ${rpsB.toFixed(0).padStart(12)} ${p99(b).padStart(9)} ${(rpsA / rpsB).toFixed(2).padStart(6)} ${loadAverage().padStart(5)}\n`,
       );
-      if (a.errors || b.errors) process.stdout.write(`  errors: klab [${a.errors}] nginx [${b.errors}]\n`);
+      const rounds = a.map((r, i) => (r.rps / b[i].rps).toFixed(2)).join(" ");
+      process.stdout.write(`${"".padEnd(46)} (ratio per round: ${rounds})\n`);
+      const errors = [...a, ...b].filter((r) => r.errors).map((r) => r.errors);
+      if (errors.length) process.stdout.write(`  errors: ${[...new Set(errors)].join("; ")}\n`);
     }
     // CPU per request does not depend on what else the machine runs, unlike requests/s.
     process.stdout.write(
-      `\nCPU per request (µs; ratio = nginx / klab, the throughput each would reach on a free core)\n`,
+      `\nCPU per request (µs, medians; ratio = nginx / klab, the throughput each would reach on a free core)\n`,
     );
     process.stdout.write(
       `${"case".padEnd(46)} ${"klab µs/req".padStart(11)} ${"nginx µs/req".padStart(12)} ${"ratio".padStart(6)}\n`,
