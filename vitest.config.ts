@@ -17,6 +17,10 @@ export default defineConfig({
     // busy without starving them (vitest's default there is one fork, which serialises them).
     poolOptions: { forks: { maxForks: 3, minForks: 1 } },
     testTimeout: 60_000,
+    // The lab suites time real processes on a shared 2-core machine: a test gets one more try, and
+    // every test that needed it is named at the end of the run (test/support/retry-reporter.ts).
+    retry: 1,
+    reporters: ["default", "./test/support/retry-reporter.ts"],
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
   },
