@@ -119,7 +119,7 @@ export class IngressServer {
   private readonly h1Connections = new Set<H1Connection>();
   private readonly h2 = http2.createServer({ maxSessionMemory: 64 });
   private readonly tlsServer: tls.Server;
-  private readonly handshaking = new Map<string, net.Socket>();
+  private readonly acceptedByPeer = new Map<string, net.Socket>();
   private readonly sockets = new Set<net.Socket>();
   private inFlight = 0;
   private readonly labels: RequestLabels = {
@@ -189,15 +189,15 @@ export class IngressServer {
       if (socket.alpnProtocol === "h2") this.h2.emit("connection", socket);
       else this.serveH1(socket);
     });
-    // Accepted TCP sockets by peer, while open: a failed handshake reports only the TLS socket.
+    // The TLS port's TCP sockets by peer, while open: a failed handshake reports only the TLS socket.
     this.tlsServer.on("connection", (raw: net.Socket) => {
       this.track(raw);
       const peer = peerKey(raw);
-      this.handshaking.set(peer, raw);
-      raw.once("close", () => this.handshaking.delete(peer));
+      this.acceptedByPeer.set(peer, raw);
+      raw.once("close", () => this.acceptedByPeer.delete(peer));
     });
     this.tlsServer.on("tlsClientError", (err: NodeJS.ErrnoException, socket) => {
-      const raw = this.handshaking.get(peerKey(socket));
+      const raw = this.acceptedByPeer.get(peerKey(socket));
       // nginx answers plain HTTP on the TLS port with a 400 page instead of a handshake failure.
       // OpenSSL recognised it (or a record that is no TLS at all): the page goes out in the clear,
       // on the TCP socket under the TLS one. (Reading the first byte in a front server of our own
