@@ -231,8 +231,11 @@ describeWith(
         const r = await lab.klab(["iptables-save", "--name", lab.name, "--node", client.node, "-t", "nat"]);
         return r.stdout.includes(`-j ${svcChain(`${NS}/backend:http`)}`) ? true : undefined;
       });
-      const empty = await lab.klab(["ipvsadm", "--name", lab.name, "--node", client.node, "-Ln"]);
-      expect(empty.stdout).not.toContain(`${backends.clusterIP}:80`);
+      // As above: the switch back is over once the ipvs virtual servers are gone too.
+      await until(`ipvs virtual servers gone from ${client.node}`, 180_000, async () => {
+        const r = await lab.klab(["ipvsadm", "--name", lab.name, "--node", client.node, "-Ln"]);
+        return r.stdout.includes(`${backends.clusterIP}:80`) ? undefined : true;
+      });
       const back = answers(
         await lab.exec(NS, "client", curlMany("http://backend/hostname", 300)),
         backends,
