@@ -147,6 +147,9 @@ export class Pipeline {
   /** Addresses of this node: owned ones plus the node IP its kernel holds. */
   private readonly nodeAddresses = new Set<number>();
   private readonly ipCache = new Map<string, number>();
+  // Bound once: arrows made per new connection cost tsx's name-keeping defineProperty each.
+  private readonly isLocalPodBound = (ip: string): boolean => this.isLocalPod(ip);
+  private readonly isLocalAddressBound = (ip: string): boolean => this.isLocalAddress(ip);
 
   constructor(cfg: PipelineConfig) {
     this.nodeName = cfg.nodeName;
@@ -305,8 +308,8 @@ export class Pipeline {
       source,
       nodeName: this.nodeName,
       nodeIP: ipToString(this.nodeIP),
-      isLocalPod: (ip) => this.isLocalPod(ip),
-      isLocalAddress: (ip) => this.isLocalAddress(ip),
+      isLocalPod: this.isLocalPodBound,
+      isLocalAddress: this.isLocalAddressBound,
       now: this.now(),
     };
 
