@@ -10,5 +10,8 @@ export default defineConfig({
     testTimeout: 900_000,
     hookTimeout: 2_400_000,
     teardownTimeout: 300_000,
+    // As in the main suite: one more try for a failed test, and the run names it.
+    retry: 1,
+    reporters: ["default", "./test/support/retry-reporter.ts"],
   },
 });
