@@ -10,7 +10,7 @@ import { formatLine, classify } from "./log/plugin.ts";
 import { COMMON_FORMAT } from "./log/parse.ts";
 import { pickOrder } from "./forward/plugin.ts";
 import { parseHostsText } from "./hosts/plugin.ts";
-import { Flag, Rcode, type Message, type Request } from "../message.ts";
+import { Flag, Rcode, rrOf, type Message, type Request } from "../message.ts";
 
 const a = (name: string, ip: string, ttl = 300): Answer => ({ name, type: "A", ttl, class: "IN", data: ip });
 const soa = (ttl: number, minimum: number): Answer =>
@@ -107,6 +107,81 @@ describe("cache", () => {
     expect(hit()).toBe(false);
     now = 91_000;
     expect(hit()).toBe(true);
+  });
+});
+
+describe("cache hits", () => {
+  const reqOf = (name: string, id: number, flags: number = Flag.RD, dnssec = false): Request => ({
+    ...req(name),
+    msg: { id, type: "query", flags, questions: [{ name, type: "A", class: "IN" }] },
+    do: dnssec,
+  });
+  it("count the TTL down by whole seconds on every record, and serve nothing once expired", () => {
+    let now = 1_000_000;
+    const c = new ResponseCache(cacheOpts("cache 30"), () => now);
+    const key = ResponseCache.key(reqOf("x.example.com", 1));
+    c.store(
+      key,
+      "x.example.com.",
+      msg(0, [a("x.example.com.", "1.2.3.4", 300), a("x.example.com.", "1.2.3.5", 300)]),
+    );
+    const ttls = () => {
+      const item = c.get(key)!;
+      return c.toReply(item, reqOf("x.example.com", 2), c.remaining(item)).answers.map((r) => rrOf(r).ttl);
+    };
+    expect(ttls()).toEqual([30, 30]);
+    now += 999;
+    expect(ttls()).toEqual([29, 29]);
+    now += 20_001;
+    expect(ttls()).toEqual([9, 9]);
+    now += 10_000;
+    expect(c.remaining(c.get(key)!)).toBeLessThanOrEqual(0);
+  });
+  it("keep the full TTL with keepttl", () => {
+    let now = 0;
+    const c = new ResponseCache(cacheOpts("cache 30 {\n  keepttl\n }"), () => now);
+    c.store("k", "x.", msg(0, [a("x.", "1.2.3.4", 300)]));
+    now = 12_000;
+    const item = c.get("k")!;
+    expect(rrOf(c.toReply(item, req(), c.remaining(item)).answers[0]!).ttl).toBe(30);
+  });
+  it("carry each query's id, question (its case) and RD/CD/opcode, with AA and the stored rcode", () => {
+    const c = new ResponseCache(cacheOpts("cache 30"), () => 0);
+    const nx = msg(Rcode.NXDOMAIN, [], [soa(60, 60)]);
+    nx.flags |= Flag.AD;
+    const key = ResponseCache.key(reqOf("X.Example.COM", 1));
+    expect(key).toBe(ResponseCache.key(reqOf("x.example.com.", 1)));
+    c.store(key, "x.example.com.", nx);
+    const item = c.get(key)!;
+    const r1 = c.toReply(item, reqOf("X.Example.COM", 4242, Flag.RD | Flag.CD), 30);
+    const r2 = c.toReply(item, reqOf("x.example.COM", 7, 0), 30);
+    expect(r1.id).toBe(4242);
+    expect(r1.questions![0]!.name).toBe("X.Example.COM");
+    expect(r1.flags).toBe(Flag.RA | Flag.AD | Flag.AA | Flag.RD | Flag.CD | Rcode.NXDOMAIN);
+    expect(r2.id).toBe(7);
+    expect(r2.questions![0]!.name).toBe("x.example.COM");
+    expect(r2.flags).toBe(Flag.RA | Flag.AD | Flag.AA | Rcode.NXDOMAIN);
+    expect(r2.authorities).toEqual([expect.objectContaining({ type: "SOA", ttl: 30 })]);
+    // replies within the same second share their records (and so their encoding)
+    expect(r2.authorities).toBe(r1.authorities);
+    expect(r2.wire).toBe(r1.wire);
+  });
+  it("are keyed by the DO bit, type and class as well as the name", () => {
+    const base = reqOf("x.example.com", 1);
+    const keys = new Set([
+      ResponseCache.key(base),
+      ResponseCache.key({ ...base, do: true }),
+      ResponseCache.key({ ...base, question: { ...base.question, type: "AAAA" } }),
+      ResponseCache.key({ ...base, question: { ...base.question, class: "CH" } }),
+    ]);
+    expect(keys.size).toBe(4);
+  });
+  it("replace an entry of the other kind (an answer that became a denial)", () => {
+    const c = new ResponseCache(cacheOpts("cache 30"), () => 0);
+    c.store("k", "x.", msg(0, [a("x.", "1.2.3.4")]));
+    c.store("k", "x.", msg(Rcode.NXDOMAIN, [], [soa(60, 60)]));
+    expect(c.get("k")!.kind).toBe("denial");
+    expect([c.size("success"), c.size("denial")]).toEqual([0, 1]);
   });
 });
 

@@ -19,9 +19,18 @@ import { parseCache, type CacheOptions } from "./parse.ts";
 
 type Kind = "success" | "denial";
 
-interface Item {
-  msg: Message;
+/**
+ * One cached reply. Only what a hit needs is kept, in one fixed shape: a hit builds its reply
+ * from these fields alone (spreading a decoded message copied its dozen dns-packet header
+ * fields into every reply, and left the server reading objects of many shapes).
+ */
+export interface Item {
   kind: Kind;
+  /** The reply's flags a hit keeps (RA, AD, TC, rcode) with AA set, as CoreDNS does. */
+  flags: number;
+  answers: Answer[];
+  authorities: Answer[];
+  additionals: Answer[];
   storedAt: number;
   /** Seconds the entry lives; also the reference for prefetch's percentage. */
   ttl: number;
@@ -30,7 +39,8 @@ interface Item {
   windowStart: number;
   prefetching: boolean;
   /** The records at the TTL last served, shared by every reply in that second (and their encoding). */
-  aged?: WireSlot & { ttl: number };
+  aged: WireSlot | undefined;
+  agedTtl: number;
 }
 
 /** The TTL CoreDNS derives for a response: lowest record TTL; for denials, the SOA's. */
@@ -61,8 +71,14 @@ export function withTtl(records: Answer[], ttl: number): Answer[] {
   return records.map((r) => ((r.type as string) === "OPT" ? r : ({ ...r, ttl } as Answer)));
 }
 
+/** Header bits a cached reply takes from the query rather than from the stored reply. */
+const QUERY_FLAGS = Flag.RD | Flag.CD | 0x7800;
+
 /** Success and denial caches with CoreDNS's TTL clamping, prefetch and serve_stale. */
 export class ResponseCache {
+  /** Every entry by key: a hit costs one lookup whatever its kind. */
+  private readonly entries = new Map<string, Item>();
+  /** Each kind's entries in the order stored: capacity and eviction are per kind. */
   private readonly maps: Record<Kind, Map<string, Item>> = { success: new Map(), denial: new Map() };
   constructor(
     readonly opts: CacheOptions,
@@ -70,8 +86,15 @@ export class ResponseCache {
     private readonly onEvict: (kind: Kind) => void = () => {},
   ) {}
 
+  /**
+   * The entry's key: the question's name (case-insensitive, as a FQDN), type and class, and the
+   * DO bit. Built in one concatenation: the key is made, flattened and hashed once per query.
+   */
   static key(req: Pick<Request, "question" | "do">): string {
-    return `${fqdnCase(req.question.name).toLowerCase()}|${req.question.type}|${req.question.class ?? "IN"}|${req.do ? 1 : 0}`;
+    const q = req.question;
+    const name = q.name.toLowerCase();
+    const dot = name.length > 0 && name.charCodeAt(name.length - 1) === 46 ? "" : ".";
+    return `${name}${dot}|${q.type}|${q.class ?? "IN"}|${req.do ? 1 : 0}`;
   }
 
   size(kind: Kind): number {
@@ -97,72 +120,78 @@ export class ResponseCache {
       ttl = Math.min(Math.max(msgTtl, tier.minTtl), tier.maxTtl);
     }
     if (ttl <= 0) return 0;
+    // A name that changed kind (an answer gone, say) must not leave its old entry behind.
+    this.remove(key);
     const map = this.maps[kind];
-    map.delete(key);
     const capacity = this.opts[kind].capacity;
     if (map.size >= capacity) {
       const oldest = map.keys().next().value;
       if (oldest !== undefined) {
-        map.delete(oldest);
+        this.remove(oldest);
         this.onEvict(kind);
       }
     }
     const now = this.now();
-    map.set(key, {
-      msg: {
-        ...msg,
-        answers: [...msg.answers],
-        authorities: [...msg.authorities],
-        additionals: [...msg.additionals],
-      },
+    const item: Item = {
       kind,
+      // CoreDNS sets AA on cached replies: some clients drop non-authoritative ones.
+      flags: (msg.flags & (Flag.RA | Flag.AD | 0xf | Flag.TC)) | Flag.AA,
+      answers: [...msg.answers],
+      authorities: [...msg.authorities],
+      additionals: [...msg.additionals],
       storedAt: now,
       ttl,
       hits: 0,
       windowStart: now,
       prefetching: false,
-    });
+      aged: undefined,
+      agedTtl: -1,
+    };
+    map.set(key, item);
+    this.entries.set(key, item);
     return ttl;
   }
 
+  /** The entry under a key, expired or not (serve_stale decides what an expired one is worth). */
+  get(key: string): Item | undefined {
+    return this.entries.get(key);
+  }
+
+  /** Seconds an entry has left at `now` (negative once expired). */
+  remaining(item: Item, now: number = this.now()): number {
+    return item.ttl - (now - item.storedAt) / 1000;
+  }
+
   lookup(key: string): { item: Item; remaining: number } | undefined {
-    for (const kind of ["success", "denial"] as const) {
-      const item = this.maps[kind].get(key);
-      if (!item) continue;
-      const remaining = item.ttl - (this.now() - item.storedAt) / 1000;
-      return { item, remaining };
-    }
-    return undefined;
+    const item = this.entries.get(key);
+    return item ? { item, remaining: this.remaining(item) } : undefined;
   }
 
   remove(key: string): void {
+    if (!this.entries.delete(key)) return;
     this.maps.success.delete(key);
     this.maps.denial.delete(key);
   }
 
-  /** The cached reply for a query, TTLs aged (or kept), with the query's id and flags. */
+  /** The cached reply for a query, TTLs aged (or kept), with the query's id, flags and question. */
   toReply(item: Item, req: Request, remaining: number): Message {
     // As CoreDNS: every record carries the entry's remaining lifetime (its full one with keepttl).
-    const ttl = this.opts.keepTtl ? Math.floor(item.ttl) : Math.max(0, Math.floor(remaining));
-    const m = item.msg;
+    const ttl = this.opts.keepTtl ? Math.floor(item.ttl) : remaining > 0 ? Math.floor(remaining) : 0;
     let aged = item.aged;
-    if (!aged || aged.ttl !== ttl) {
-      const slot = wireSlot(
-        withTtl(m.answers, ttl),
-        withTtl(m.authorities, ttl),
-        withTtl(m.additionals, ttl),
+    if (aged === undefined || item.agedTtl !== ttl) {
+      aged = item.aged = wireSlot(
+        withTtl(item.answers, ttl),
+        withTtl(item.authorities, ttl),
+        withTtl(item.additionals, ttl),
       );
-      aged = item.aged = Object.assign(slot, { ttl });
+      item.agedTtl = ttl;
     }
-    // CoreDNS sets AA on cached replies: some clients drop non-authoritative ones.
-    const flags =
-      (m.flags & (Flag.RA | Flag.AD | 0xf | Flag.TC)) |
-      Flag.AA |
-      ((req.msg.flags ?? 0) & (Flag.RD | Flag.CD | 0x7800));
+    const q = req.msg;
+    // the shape of message.ts's reply() with the wire slot: the server sees one kind of object
     return {
-      ...m,
-      id: req.msg.id ?? 0,
-      flags,
+      id: q.id ?? 0,
+      type: "response",
+      flags: item.flags | ((q.flags ?? 0) & QUERY_FLAGS),
       questions: [req.question],
       answers: aged.answers,
       authorities: aged.authorities,
@@ -193,10 +222,18 @@ export const setup: Setup = (dirs, ctx) => {
   // Children bound once: label hashing per query costs more than the cache lookup.
   const requestsChild = localCounter(m.cacheRequests, labels);
   const missesChild = localCounter(m.cacheMisses, labels);
-  const hitsChild = {
-    success: localCounter(m.cacheHits, { server: ctx.server, type: "success", zones: zonesLabel, view: "" }),
-    denial: localCounter(m.cacheHits, { server: ctx.server, type: "denial", zones: zonesLabel, view: "" }),
-  };
+  const hitsSuccess = localCounter(m.cacheHits, {
+    server: ctx.server,
+    type: "success",
+    zones: zonesLabel,
+    view: "",
+  });
+  const hitsDenial = localCounter(m.cacheHits, {
+    server: ctx.server,
+    type: "denial",
+    zones: zonesLabel,
+    view: "",
+  });
   const cache = new ResponseCache(opts, Date.now, (type) =>
     m.cacheEvictions.inc({ server: ctx.server, type, zones: zonesLabel, view: "" }),
   );
@@ -233,43 +270,51 @@ export const setup: Setup = (dirs, ctx) => {
     fetchAndStore(copy, next, key, name).catch(() => {});
   };
 
+  // `cache` with no zones (or `.`) caches every name: no zone walk per query
+  const everyZone = opts.zones.includes(".");
+  const prefetch = opts.prefetch !== undefined;
+
   const plugin: Plugin = {
     name: "cache",
     async serve(req, next) {
-      const name = fqdnCase(req.question.name).toLowerCase();
-      if (!matchZone(name, opts.zones)) return next(req);
+      if (!everyZone && !matchZone(fqdnCase(req.question.name).toLowerCase(), opts.zones)) return next(req);
       requestsChild.inc();
       const key = ResponseCache.key(req);
-      const hit = cache.lookup(key);
-      if (hit && hit.remaining > 0) {
-        hitsChild[hit.item.kind].inc();
-        if (cache.shouldPrefetch(hit.item, hit.remaining)) {
-          hit.item.prefetching = true;
+      const item = cache.get(key);
+      const remaining = item === undefined ? 0 : cache.remaining(item);
+      if (item !== undefined && remaining > 0) {
+        if (item.kind === "success") hitsSuccess.inc();
+        else hitsDenial.inc();
+        if (prefetch && cache.shouldPrefetch(item, remaining)) {
+          item.prefetching = true;
           m.cachePrefetch.inc(labels);
-          refresh(req, next, key, name);
+          refresh(req, next, key, fqdnCase(req.question.name).toLowerCase());
         }
-        return cache.toReply(hit.item, req, hit.remaining);
+        return cache.toReply(item, req, remaining);
       }
+      const name = fqdnCase(req.question.name).toLowerCase();
       const stale =
-        hit && opts.serveStale && -hit.remaining * 1000 <= opts.serveStale.durationMs ? hit : undefined;
+        item !== undefined && opts.serveStale && -remaining * 1000 <= opts.serveStale.durationMs
+          ? item
+          : undefined;
       if (stale && opts.serveStale!.mode === "immediate") {
         m.cacheServedStale.inc(labels);
         refresh(req, next, key, name);
-        return cache.toReply(stale.item, req, 0);
+        return cache.toReply(stale, req, 0);
       }
-      if (hit && !stale) cache.remove(key);
+      if (item !== undefined && !stale) cache.remove(key);
       missesChild.inc();
       try {
         const res = await fetchAndStore(req, next, key, name);
         if (stale && rcodeOf(res) === Rcode.SERVFAIL) {
           m.cacheServedStale.inc(labels);
-          return cache.toReply(stale.item, req, 0);
+          return cache.toReply(stale, req, 0);
         }
         return res;
       } catch (err) {
         if (stale) {
           m.cacheServedStale.inc(labels);
-          return cache.toReply(stale.item, req, 0);
+          return cache.toReply(stale, req, 0);
         }
         throw err instanceof Error ? err : new DnsError(Rcode.SERVFAIL, String(err));
       }
