@@ -49,12 +49,37 @@ export interface WireSlot {
   answers: Answer[];
   authorities: Answer[];
   additionals: Answer[];
-  /** Query bytes after the id, and the transport → the reply made for them. */
-  replies: Map<string, { flags: number; name: string; type: string; buf: Buffer }>;
+  /** The replies made so far, a handful (flags, EDNS sizes; cookies make more). */
+  replies: ReplyVariant[];
+}
+
+/** A reply as sent for one query: reused for the same query bytes after the id, on the same transport. */
+export interface ReplyVariant {
+  proto: "udp" | "tcp";
+  /** The query after its id. */
+  query: Buffer;
+  flags: number;
+  name: string;
+  type: string;
+  buf: Buffer;
+}
+
+/** The variant made for this query (its bytes after the id) on this transport, compared byte by byte. */
+export function findVariant(replies: ReplyVariant[], query: Buffer, proto: "udp" | "tcp"): number {
+  const len = query.length - 2;
+  for (let v = 0; v < replies.length; v++) {
+    const r = replies[v]!;
+    if (r.proto !== proto || r.query.length !== len) continue;
+    const q = r.query;
+    let i = 0;
+    while (i < len && q[i] === query[i + 2]) i++;
+    if (i === len) return v;
+  }
+  return -1;
 }
 
 export function wireSlot(answers: Answer[], authorities: Answer[], additionals: Answer[]): WireSlot {
-  return { answers, authorities, additionals, replies: new Map() };
+  return { answers, authorities, additionals, replies: [] };
 }
 
 export function rcodeOf(m: Packet): number {

@@ -17,6 +17,7 @@ import { KeyError, parseKey } from "./corefile/keys.ts";
 import {
   DnsError,
   Rcode,
+  findVariant,
   reply,
   setRcode,
   type Handler,
@@ -409,7 +410,7 @@ export class DnsServer {
     res.id = q.msg.id ?? 0;
     let out: Buffer | undefined;
     const slot = res.wire;
-    let variant: string | undefined;
+    let variant = -2;
     const rq = res.questions?.length === 1 ? res.questions[0]! : undefined;
     if (
       slot &&
@@ -418,8 +419,8 @@ export class DnsServer {
       slot.authorities === res.authorities &&
       slot.additionals === res.additionals
     ) {
-      variant = proto + buf.toString("latin1", 2);
-      const hit = slot.replies.get(variant);
+      variant = findVariant(slot.replies, buf, proto);
+      const hit = variant >= 0 ? slot.replies[variant]! : undefined;
       if (hit && hit.flags === res.flags && hit.name === rq.name && hit.type === rq.type) {
         out = Buffer.allocUnsafe(hit.buf.length);
         hit.buf.copy(out);
@@ -433,11 +434,22 @@ export class DnsServer {
           { edns: q.edns, bufsize: proto === "tcp" ? 65535 : q.bufsize, do: q.do },
           proto,
         );
-        if (variant && rq) {
-          // a handful of query variants per record set (flags, EDNS sizes); cookies make more
-          if (slot!.replies.size >= 8) slot!.replies.clear();
+        if (variant !== -2 && rq) {
           // kept as sent: later hits copy it and write their own id
-          slot!.replies.set(variant, { flags: res.flags, name: rq.name, type: rq.type, buf: out });
+          const made = {
+            proto,
+            query: Buffer.from(buf.subarray(2)),
+            flags: res.flags,
+            name: rq.name,
+            type: rq.type,
+            buf: out,
+          };
+          if (variant >= 0) slot!.replies[variant] = made;
+          else {
+            // a handful of query variants per record set (flags, EDNS sizes); cookies make more
+            if (slot!.replies.length >= 8) slot!.replies.length = 0;
+            slot!.replies.push(made);
+          }
         }
       }
     } catch (err) {

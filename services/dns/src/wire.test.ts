@@ -7,6 +7,7 @@ import { createSocket } from "node:dgram";
 import dnsPacket, { type Packet } from "dns-packet";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeQuery } from "./transport.ts";
+import { findVariant, type ReplyVariant } from "./message.ts";
 import { startDns, type Harness } from "./testing/harness.ts";
 import { sampleCluster, service } from "./testing/cluster-fixture.ts";
 
@@ -66,6 +67,30 @@ describe("the direct query decoder", () => {
     expect(decodeQuery(pointer)).toMatchObject({ ok: false });
     const short = Buffer.from([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 0x61]);
     expect(decodeQuery(short)).toMatchObject({ ok: false });
+  });
+});
+
+describe("finding the reply made for a query", () => {
+  const variant = (q: Buffer, proto: "udp" | "tcp"): ReplyVariant => ({
+    proto,
+    query: Buffer.from(q.subarray(2)),
+    flags: 0,
+    name: "",
+    type: "A",
+    buf: Buffer.alloc(0),
+  });
+  it("matches the bytes after the id on the same transport only", () => {
+    const plain = query("web.default.svc.cluster.local", 1);
+    const replies = [
+      variant(plain, "tcp"),
+      variant(query("web.default.svc.cluster.local", 2, { edns: true }), "udp"),
+    ];
+    expect(findVariant(replies, query("web.default.svc.cluster.local", 9), "udp")).toBe(-1);
+    replies.push(variant(plain, "udp"));
+    expect(findVariant(replies, query("web.default.svc.cluster.local", 9), "udp")).toBe(2);
+    expect(findVariant(replies, query("web.default.svc.cluster.local", 9, { edns: true }), "udp")).toBe(1);
+    expect(findVariant(replies, query("WEB.default.svc.cluster.local", 9), "udp")).toBe(-1);
+    expect(findVariant(replies, query("web.default.svc.cluster.loca", 9), "udp")).toBe(-1);
   });
 });
 

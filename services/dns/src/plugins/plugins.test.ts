@@ -47,60 +47,68 @@ const cacheOpts = (block: string) =>
   parseCache(parseCorefile(`. {\n ${block}\n}`, "T").blocks[0]!.directives, ["."]);
 
 describe("cache", () => {
+  const ask = (name: string, type = "A", dnssec = false) => ({
+    question: { name, type: type as "A", class: "IN" as const },
+    do: dnssec,
+  });
   it("clamps an entry's life between MINTTL and the cap, and ages the TTLs it serves", () => {
     let now = 0;
     const c = new ResponseCache(cacheOpts("cache 30"), () => now);
-    expect(c.store("k", "x.example.com.", msg(0, [a("x.example.com.", "1.2.3.4", 300)]))).toBe(30);
-    expect(c.store("k2", "y.example.com.", msg(0, [a("y.example.com.", "1.2.3.4", 1)]))).toBe(5);
+    expect(c.store(ask("x.example.com"), msg(0, [a("x.example.com.", "1.2.3.4", 300)]))).toBe(30);
+    expect(c.store(ask("y.example.com"), msg(0, [a("y.example.com.", "1.2.3.4", 1)]))).toBe(5);
     now = 10_400;
-    const hit = c.lookup("k")!;
-    const reply = c.toReply(hit.item, req(), hit.remaining);
+    const item = c.find(ask("x.example.com"))!;
+    const reply = c.toReply(item, req(), c.remaining(item));
     expect(reply.answers[0]).toMatchObject({ ttl: 19 });
     expect(reply.id).toBe(77);
     expect(reply.flags & Flag.AA).toBe(Flag.AA);
     now = 31_000;
-    expect(c.lookup("k")!.remaining).toBeLessThan(0);
+    expect(c.remaining(c.find(ask("x.example.com"))!)).toBeLessThan(0);
   });
   it("caches denials for the SOA's TTL (capped), SERVFAIL for servfail, not truncated replies", () => {
     const c = new ResponseCache(cacheOpts("cache"), () => 0);
-    expect(c.store("nx", "n.", msg(Rcode.NXDOMAIN, [], [soa(60, 30)]))).toBe(30);
-    expect(c.store("nodata", "n.", msg(0, [], [soa(900, 3600)]))).toBe(900);
-    expect(c.store("sf", "n.", msg(Rcode.SERVFAIL, []))).toBe(5);
+    expect(c.store(ask("n"), msg(Rcode.NXDOMAIN, [], [soa(60, 30)]))).toBe(30);
+    expect(c.store(ask("n", "AAAA"), msg(0, [], [soa(900, 3600)]))).toBe(900);
+    expect(c.store(ask("n", "MX"), msg(Rcode.SERVFAIL, []))).toBe(5);
+    expect(c.find(ask("N"))!.kind).toBe("denial");
     const tc = msg(0, [a("x.", "1.1.1.1")]);
     tc.flags |= Flag.TC;
-    expect(c.store("tc", "x.", tc)).toBe(0);
-    expect(c.store("refused", "x.", msg(Rcode.REFUSED, []))).toBe(0);
+    expect(c.store(ask("x"), tc)).toBe(0);
+    expect(c.store(ask("x"), msg(Rcode.REFUSED, []))).toBe(0);
+    expect(c.find(ask("x"))).toBeUndefined();
     expect(minimalTtl(msg(0, [a("x.", "1.1.1.1", 50), a("x.", "1.1.1.2", 20)]), "success")).toBe(20);
   });
   it("does not cache what `disable` names", () => {
     const c = new ResponseCache(cacheOpts("cache 30 {\n  disable success cluster.local\n }"), () => 0);
     expect(
       c.store(
-        "k",
-        "web.default.svc.cluster.local.",
+        ask("web.default.svc.cluster.local"),
         msg(0, [a("web.default.svc.cluster.local.", "10.96.0.1")]),
       ),
     ).toBe(0);
-    expect(c.store("k", "example.com.", msg(0, [a("example.com.", "10.96.0.1")]))).toBe(30);
+    expect(c.store(ask("example.com"), msg(0, [a("example.com.", "10.96.0.1")]))).toBe(30);
   });
-  it("evicts when full", () => {
+  it("evicts the oldest entry of a kind when that kind is full", () => {
     const evicted: string[] = [];
     const c = new ResponseCache(
       cacheOpts("cache {\n  success 1024\n }"),
       () => 0,
       (k) => evicted.push(k),
     );
-    for (let i = 0; i < 1030; i++) c.store(`k${i}`, "x.", msg(0, [a("x.", "1.1.1.1")]));
-    expect(c.size("success")).toBe(1024);
-    expect(evicted).toHaveLength(6);
+    for (let i = 0; i < 1030; i++) c.store(ask(`k${i}.example`), msg(0, [a("x.", "1.1.1.1")]));
+    c.store(ask("gone.example"), msg(Rcode.NXDOMAIN, [], [soa(60, 60)]));
+    expect([c.size("success"), c.size("denial")]).toEqual([1024, 1]);
+    expect(evicted).toEqual(Array(6).fill("success"));
+    expect(c.find(ask("k5.example"))).toBeUndefined();
+    expect(c.find(ask("k6.example"))).toBeDefined();
   });
   it("prefetches an entry asked AMOUNT times once PERCENTAGE of its TTL is left", () => {
     let now = 0;
     const c = new ResponseCache(cacheOpts("cache 100 {\n  prefetch 3 1m 10%\n }"), () => now);
-    c.store("k", "x.", msg(0, [a("x.", "1.1.1.1", 100)]));
+    c.store(ask("x"), msg(0, [a("x.", "1.1.1.1", 100)]));
     const hit = () => {
-      const h = c.lookup("k")!;
-      return c.shouldPrefetch(h.item, h.remaining);
+      const item = c.find(ask("x"))!;
+      return c.shouldPrefetch(item, c.remaining(item));
     };
     expect([hit(), hit()]).toEqual([false, false]);
     now = 50_000;
@@ -111,22 +119,19 @@ describe("cache", () => {
 });
 
 describe("cache hits", () => {
-  const reqOf = (name: string, id: number, flags: number = Flag.RD, dnssec = false): Request => ({
+  const reqOf = (name: string, id: number, flags: number = Flag.RD): Request => ({
     ...req(name),
     msg: { id, type: "query", flags, questions: [{ name, type: "A", class: "IN" }] },
-    do: dnssec,
   });
   it("count the TTL down by whole seconds on every record, and serve nothing once expired", () => {
     let now = 1_000_000;
     const c = new ResponseCache(cacheOpts("cache 30"), () => now);
-    const key = ResponseCache.key(reqOf("x.example.com", 1));
     c.store(
-      key,
-      "x.example.com.",
+      reqOf("x.example.com", 1),
       msg(0, [a("x.example.com.", "1.2.3.4", 300), a("x.example.com.", "1.2.3.5", 300)]),
     );
     const ttls = () => {
-      const item = c.get(key)!;
+      const item = c.find(reqOf("x.example.com", 2))!;
       return c.toReply(item, reqOf("x.example.com", 2), c.remaining(item)).answers.map((r) => rrOf(r).ttl);
     };
     expect(ttls()).toEqual([30, 30]);
@@ -135,24 +140,23 @@ describe("cache hits", () => {
     now += 20_001;
     expect(ttls()).toEqual([9, 9]);
     now += 10_000;
-    expect(c.remaining(c.get(key)!)).toBeLessThanOrEqual(0);
+    expect(c.remaining(c.find(reqOf("x.example.com", 3))!)).toBeLessThanOrEqual(0);
   });
   it("keep the full TTL with keepttl", () => {
     let now = 0;
     const c = new ResponseCache(cacheOpts("cache 30 {\n  keepttl\n }"), () => now);
-    c.store("k", "x.", msg(0, [a("x.", "1.2.3.4", 300)]));
+    c.store(req(), msg(0, [a("x.example.com.", "1.2.3.4", 300)]));
     now = 12_000;
-    const item = c.get("k")!;
+    const item = c.find(req())!;
     expect(rrOf(c.toReply(item, req(), c.remaining(item)).answers[0]!).ttl).toBe(30);
   });
   it("carry each query's id, question (its case) and RD/CD/opcode, with AA and the stored rcode", () => {
     const c = new ResponseCache(cacheOpts("cache 30"), () => 0);
     const nx = msg(Rcode.NXDOMAIN, [], [soa(60, 60)]);
     nx.flags |= Flag.AD;
-    const key = ResponseCache.key(reqOf("X.Example.COM", 1));
-    expect(key).toBe(ResponseCache.key(reqOf("x.example.com.", 1)));
-    c.store(key, "x.example.com.", nx);
-    const item = c.get(key)!;
+    expect(ResponseCache.key(reqOf("X.Example.COM", 1))).toBe(ResponseCache.key(reqOf("x.example.com.", 1)));
+    c.store(reqOf("X.Example.COM", 1), nx);
+    const item = c.find(reqOf("x.EXAMPLE.com.", 2))!;
     const r1 = c.toReply(item, reqOf("X.Example.COM", 4242, Flag.RD | Flag.CD), 30);
     const r2 = c.toReply(item, reqOf("x.example.COM", 7, 0), 30);
     expect(r1.id).toBe(4242);
@@ -166,22 +170,27 @@ describe("cache hits", () => {
     expect(r2.authorities).toBe(r1.authorities);
     expect(r2.wire).toBe(r1.wire);
   });
-  it("are keyed by the DO bit, type and class as well as the name", () => {
+  it("are found by the DO bit, type and class as well as the name", () => {
+    const c = new ResponseCache(cacheOpts("cache 30"), () => 0);
     const base = reqOf("x.example.com", 1);
-    const keys = new Set([
-      ResponseCache.key(base),
-      ResponseCache.key({ ...base, do: true }),
-      ResponseCache.key({ ...base, question: { ...base.question, type: "AAAA" } }),
-      ResponseCache.key({ ...base, question: { ...base.question, class: "CH" } }),
-    ]);
-    expect(keys.size).toBe(4);
+    c.store(base, msg(0, [a("x.example.com.", "1.2.3.4")]));
+    c.store({ ...base, do: true }, msg(0, [a("x.example.com.", "1.2.3.5")]));
+    const ip = (r: Request) => (c.find(r)?.answers[0] as { data?: string } | undefined)?.data;
+    expect(ip(base)).toBe("1.2.3.4");
+    expect(ip({ ...base, do: true })).toBe("1.2.3.5");
+    expect(ip({ ...base, question: { ...base.question, type: "AAAA" } })).toBeUndefined();
+    expect(ip({ ...base, question: { ...base.question, class: "CH" } })).toBeUndefined();
+    expect(c.size("success")).toBe(2);
   });
   it("replace an entry of the other kind (an answer that became a denial)", () => {
     const c = new ResponseCache(cacheOpts("cache 30"), () => 0);
-    c.store("k", "x.", msg(0, [a("x.", "1.2.3.4")]));
-    c.store("k", "x.", msg(Rcode.NXDOMAIN, [], [soa(60, 60)]));
-    expect(c.get("k")!.kind).toBe("denial");
+    c.store(req(), msg(0, [a("x.", "1.2.3.4")]));
+    c.store(req(), msg(Rcode.NXDOMAIN, [], [soa(60, 60)]));
+    expect(c.find(req())!.kind).toBe("denial");
     expect([c.size("success"), c.size("denial")]).toEqual([0, 1]);
+    c.remove(c.find(req())!);
+    expect(c.find(req())).toBeUndefined();
+    expect(c.size("denial")).toBe(0);
   });
 });
 

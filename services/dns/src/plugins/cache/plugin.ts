@@ -25,6 +25,12 @@ type Kind = "success" | "denial";
  * fields into every reply, and left the server reading objects of many shapes).
  */
 export interface Item {
+  /** ResponseCache.key of the query stored. */
+  key: string;
+  name: string;
+  type: string;
+  class: string;
+  do: boolean;
   kind: Kind;
   /** The reply's flags a hit keeps (RA, AD, TC, rcode) with AA set, as CoreDNS does. */
   flags: number;
@@ -74,10 +80,24 @@ export function withTtl(records: Answer[], ttl: number): Answer[] {
 /** Header bits a cached reply takes from the query rather than from the stored reply. */
 const QUERY_FLAGS = Flag.RD | Flag.CD | 0x7800;
 
+/** What an entry is cached under: the question (its name case-insensitive) and the DO bit. */
+export type CacheQuery = Pick<Request, "question" | "do">;
+
+/** The question's name as the cache holds it: lower case, no final dot (the root stays "."). */
+function cacheName(name: string): string {
+  const lower = name.toLowerCase();
+  const n = lower.length;
+  if (n === 0) return ".";
+  return n > 1 && lower.charCodeAt(n - 1) === 46 ? lower.slice(0, n - 1) : lower;
+}
+
 /** Success and denial caches with CoreDNS's TTL clamping, prefetch and serve_stale. */
 export class ResponseCache {
-  /** Every entry by key: a hit costs one lookup whatever its kind. */
-  private readonly entries = new Map<string, Item>();
+  /**
+   * Every entry by its name, then type, class and DO among the few of that name: a hit hashes
+   * the query's own name string and builds no key.
+   */
+  private readonly byName = new Map<string, Item[]>();
   /** Each kind's entries in the order stored: capacity and eviction are per kind. */
   private readonly maps: Record<Kind, Map<string, Item>> = { success: new Map(), denial: new Map() };
   constructor(
@@ -86,15 +106,10 @@ export class ResponseCache {
     private readonly onEvict: (kind: Kind) => void = () => {},
   ) {}
 
-  /**
-   * The entry's key: the question's name (case-insensitive, as a FQDN), type and class, and the
-   * DO bit. Built in one concatenation: the key is made, flattened and hashed once per query.
-   */
-  static key(req: Pick<Request, "question" | "do">): string {
+  /** The entry's key for the per-kind bookkeeping: name (case-insensitive), type, class, DO. */
+  static key(req: CacheQuery): string {
     const q = req.question;
-    const name = q.name.toLowerCase();
-    const dot = name.length > 0 && name.charCodeAt(name.length - 1) === 46 ? "" : ".";
-    return `${name}${dot}|${q.type}|${q.class ?? "IN"}|${req.do ? 1 : 0}`;
+    return `${cacheName(q.name)}|${q.type}|${q.class ?? "IN"}|${req.do ? 1 : 0}`;
   }
 
   size(kind: Kind): number {
@@ -102,9 +117,10 @@ export class ResponseCache {
   }
 
   /** Stores a response when its kind is cacheable for its name; returns the TTL it lives, or 0. */
-  store(key: string, name: string, msg: Message): number {
+  store(req: CacheQuery, msg: Message): number {
     const cls = classifyForCache(msg);
     if (!cls) return 0;
+    const name = cacheName(req.question.name);
     let kind: Kind;
     let ttl: number;
     if (cls === "servfail") {
@@ -114,18 +130,19 @@ export class ResponseCache {
     } else {
       kind = cls;
       const tier = this.opts[kind];
-      if (tier.disabledZones.length > 0 && matchZone(name, tier.disabledZones)) return 0;
+      if (tier.disabledZones.length > 0 && matchZone(fqdnCase(name), tier.disabledZones)) return 0;
       const msgTtl = minimalTtl(msg, kind);
       if (msgTtl === undefined) return 0;
       ttl = Math.min(Math.max(msgTtl, tier.minTtl), tier.maxTtl);
     }
     if (ttl <= 0) return 0;
     // A name that changed kind (an answer gone, say) must not leave its old entry behind.
-    this.remove(key);
+    const old = this.find(req);
+    if (old) this.remove(old);
     const map = this.maps[kind];
     const capacity = this.opts[kind].capacity;
     if (map.size >= capacity) {
-      const oldest = map.keys().next().value;
+      const oldest = map.values().next().value;
       if (oldest !== undefined) {
         this.remove(oldest);
         this.onEvict(kind);
@@ -133,6 +150,11 @@ export class ResponseCache {
     }
     const now = this.now();
     const item: Item = {
+      key: ResponseCache.key(req),
+      name,
+      type: req.question.type,
+      class: req.question.class ?? "IN",
+      do: req.do,
       kind,
       // CoreDNS sets AA on cached replies: some clients drop non-authoritative ones.
       flags: (msg.flags & (Flag.RA | Flag.AD | 0xf | Flag.TC)) | Flag.AA,
@@ -147,30 +169,37 @@ export class ResponseCache {
       aged: undefined,
       agedTtl: -1,
     };
-    map.set(key, item);
-    this.entries.set(key, item);
+    map.set(item.key, item);
+    const bucket = this.byName.get(name);
+    if (bucket) bucket.push(item);
+    else this.byName.set(name, [item]);
     return ttl;
   }
 
-  /** The entry under a key, expired or not (serve_stale decides what an expired one is worth). */
-  get(key: string): Item | undefined {
-    return this.entries.get(key);
+  /** The entry for a query, expired or not (serve_stale decides what an expired one is worth). */
+  find(req: CacheQuery): Item | undefined {
+    const bucket = this.byName.get(cacheName(req.question.name));
+    if (bucket === undefined) return undefined;
+    const q = req.question;
+    const cls = q.class ?? "IN";
+    for (let i = 0; i < bucket.length; i++) {
+      const item = bucket[i]!;
+      if (item.type === q.type && item.class === cls && item.do === req.do) return item;
+    }
+    return undefined;
+  }
+
+  remove(item: Item): void {
+    if (this.maps[item.kind].get(item.key) !== item) return;
+    this.maps[item.kind].delete(item.key);
+    const bucket = this.byName.get(item.name)!;
+    if (bucket.length === 1) this.byName.delete(item.name);
+    else bucket.splice(bucket.indexOf(item), 1);
   }
 
   /** Seconds an entry has left at `now` (negative once expired). */
   remaining(item: Item, now: number = this.now()): number {
     return item.ttl - (now - item.storedAt) / 1000;
-  }
-
-  lookup(key: string): { item: Item; remaining: number } | undefined {
-    const item = this.entries.get(key);
-    return item ? { item, remaining: this.remaining(item) } : undefined;
-  }
-
-  remove(key: string): void {
-    if (!this.entries.delete(key)) return;
-    this.maps.success.delete(key);
-    this.maps.denial.delete(key);
   }
 
   /** The cached reply for a query, TTLs aged (or kept), with the query's id, flags and question. */
@@ -247,14 +276,9 @@ export const setup: Setup = (dirs, ctx) => {
       cache.size("denial"),
     );
   };
-  const fetchAndStore = async (
-    req: Request,
-    next: (r: Request) => Promise<Message>,
-    key: string,
-    name: string,
-  ) => {
+  const fetchAndStore = async (req: Request, next: (r: Request) => Promise<Message>) => {
     const res = await next(req);
-    const ttl = cache.store(key, name, res);
+    const ttl = cache.store(req, res);
     updateEntries();
     if (ttl > 0 && classifyForCache(res) !== "servfail") {
       // The first reply already carries the capped TTL, so clients see no jump from 3600 to 30.
@@ -265,9 +289,9 @@ export const setup: Setup = (dirs, ctx) => {
     }
     return res;
   };
-  const refresh = (req: Request, next: (r: Request) => Promise<Message>, key: string, name: string) => {
+  const refresh = (req: Request, next: (r: Request) => Promise<Message>) => {
     const copy: Request = { ...req, afterWrite: undefined, internal: true };
-    fetchAndStore(copy, next, key, name).catch(() => {});
+    fetchAndStore(copy, next).catch(() => {});
   };
 
   // `cache` with no zones (or `.`) caches every name: no zone walk per query
@@ -279,8 +303,7 @@ export const setup: Setup = (dirs, ctx) => {
     async serve(req, next) {
       if (!everyZone && !matchZone(fqdnCase(req.question.name).toLowerCase(), opts.zones)) return next(req);
       requestsChild.inc();
-      const key = ResponseCache.key(req);
-      const item = cache.get(key);
+      const item = cache.find(req);
       const remaining = item === undefined ? 0 : cache.remaining(item);
       if (item !== undefined && remaining > 0) {
         if (item.kind === "success") hitsSuccess.inc();
@@ -288,24 +311,23 @@ export const setup: Setup = (dirs, ctx) => {
         if (prefetch && cache.shouldPrefetch(item, remaining)) {
           item.prefetching = true;
           m.cachePrefetch.inc(labels);
-          refresh(req, next, key, fqdnCase(req.question.name).toLowerCase());
+          refresh(req, next);
         }
         return cache.toReply(item, req, remaining);
       }
-      const name = fqdnCase(req.question.name).toLowerCase();
       const stale =
         item !== undefined && opts.serveStale && -remaining * 1000 <= opts.serveStale.durationMs
           ? item
           : undefined;
       if (stale && opts.serveStale!.mode === "immediate") {
         m.cacheServedStale.inc(labels);
-        refresh(req, next, key, name);
+        refresh(req, next);
         return cache.toReply(stale, req, 0);
       }
-      if (item !== undefined && !stale) cache.remove(key);
+      if (item !== undefined && !stale) cache.remove(item);
       missesChild.inc();
       try {
-        const res = await fetchAndStore(req, next, key, name);
+        const res = await fetchAndStore(req, next);
         if (stale && rcodeOf(res) === Rcode.SERVFAIL) {
           m.cacheServedStale.inc(labels);
           return cache.toReply(stale, req, 0);
