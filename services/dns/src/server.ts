@@ -383,7 +383,12 @@ export class DnsServer {
     const req: Request = {
       msg: q.msg,
       question,
-      remote: { address: remote.address.replace(/^::ffff:/, ""), port: remote.port, family },
+      // a regular expression per query cost more than this test
+      remote: {
+        address: remote.address.startsWith("::ffff:") ? remote.address.slice(7) : remote.address,
+        port: remote.port,
+        family,
+      },
       proto,
       size: buf.length,
       bufsize: proto === "tcp" ? 65535 : q.bufsize,
