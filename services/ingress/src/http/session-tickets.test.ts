@@ -36,6 +36,30 @@ function connect(
   });
 }
 
+/** Where the ticket lies in an OpenSSL SSL_SESSION (DER: tlsext_tick is [10] EXPLICIT OCTET STRING). */
+function ticketIn(session: Buffer): { start: number; end: number } {
+  // a DER length: one byte below 0x80, else 0x81/0x82 and one or two bytes (undefined: none)
+  const length = (at: number): { value: number; size: number } | undefined => {
+    const b = session[at]!;
+    if (b < 0x80) return { value: b, size: 1 };
+    const n = b & 0x7f;
+    return n === 1 || n === 2 ? { value: session.readUIntBE(at + 1, n), size: 1 + n } : undefined;
+  };
+  for (let i = 0; i < session.length - 4; i++) {
+    if (session[i] !== 0xaa) continue;
+    const outer = length(i + 1);
+    if (!outer) continue;
+    const inner = i + 1 + outer.size;
+    if (session[inner] !== 0x04) continue;
+    const octets = length(inner + 1);
+    if (!octets) continue;
+    const start = inner + 1 + octets.size;
+    if (start + octets.value === i + 1 + outer.size + outer.value && octets.value >= 64)
+      return { start, end: start + octets.value };
+  }
+  throw new Error("no ticket in the session");
+}
+
 describe("TLS session resumption on the ingress's HTTPS port", () => {
   let controller: Controller;
   beforeAll(async () => {
@@ -59,4 +83,20 @@ describe("TLS session resumption on the ingress's HTTPS port", () => {
         }
         expect(reused).toEqual([false, true, true, true, true, true]);
       });
+
+  it("answers a client whose ticket was tampered with by a full handshake", async () => {
+    const first = await connect(controller.https, { servername: "myapp.com", maxVersion: "TLSv1.3" });
+    const session = Buffer.from(first.session!);
+    const ticket = ticketIn(session);
+    // the ticket's last bytes are its HMAC
+    for (let i = ticket.end - 8; i < ticket.end; i++) session[i] ^= 0xff;
+    const c = await connect(controller.https, { servername: "myapp.com", maxVersion: "TLSv1.3", session });
+    expect(c).toMatchObject({ reused: false, status: "HTTP/1.1 404 Not Found" });
+    const again = await connect(controller.https, {
+      servername: "myapp.com",
+      maxVersion: "TLSv1.3",
+      session: c.session,
+    });
+    expect(again.reused).toBe(true);
+  });
 });
