@@ -6,10 +6,9 @@
  * Node's own ticket keys go through a callback that never asks OpenSSL to renew: after a resumed
  * TLS 1.3 handshake the client gets no new ticket, its next connection is a full handshake, and
  * only every other reconnect resumed (wrk against a bare Node TLS server: 296 of 597, 858 of 868
- * with this). The
- * renewing callback is reachable only on the native context behind a tls.SecureContext
- * (`context.enableTicketKeyCallback()`, the hook Node's own ticket-renewal tests use); where a
- * Node has no such hook, enable() says so and resumption stays as Node does it.
+ * with this). The renewing callback is reachable only on the native context behind a
+ * tls.SecureContext (`context.enableTicketKeyCallback()`, the hook Node's own ticket-renewal tests
+ * use); where a Node has no such hook, enable() says so and resumption stays as Node does it.
  *
  * The keys are random and held in memory only; tickets still expire after the listener's
  * sessionTimeout. A ticket whose HMAC does not check out (tampered, or another key's) is refused
