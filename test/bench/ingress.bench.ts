@@ -15,6 +15,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { INGRESS_NODE_FLAGS } from "../../services/node-agent/src/images/bundle.ts";
 
 const DURATION = Number(process.env.INGRESS_BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.INGRESS_BENCH_ROUNDS ?? 3);
@@ -209,7 +210,13 @@ function startKlab(
   cfg: ChildConfig,
 ): Promise<{ proc: ReturnType<typeof spawn>; http: number; https: number; httpsFull: number }> {
   const profileDir = process.env.INGRESS_BENCH_PROFILE;
-  const args = ["--import", "tsx", ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [])];
+  // the V8 flags the lab starts the controller with (services/node-agent/src/images/bundle.ts)
+  const args = [
+    INGRESS_NODE_FLAGS,
+    "--import",
+    "tsx",
+    ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
+  ];
   const proc = spawn(process.execPath, [...args, fileURLToPath(import.meta.url)], {
     env: { ...process.env, [CHILD_ENV]: JSON.stringify(cfg) },
     stdio: ["ignore", "pipe", "inherit"],

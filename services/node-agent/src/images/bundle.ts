@@ -4,6 +4,8 @@ import { fileURLToPath } from "node:url";
 import { natSocketPath } from "@klab/dataplane/nat/index.ts";
 
 const ENTRY = fileURLToPath(new URL("./main.ts", import.meta.url));
+/** V8 flags of the ingress controller's process (the bench runs its klab side with them too). */
+export const INGRESS_NODE_FLAGS = "--max-semi-space-size=32";
 const CLI = fileURLToPath(new URL("../../../../packages/cli/bin/klab.js", import.meta.url));
 
 /**
@@ -40,6 +42,8 @@ export async function prepareImagePrograms(stateDir: string): Promise<Record<str
     "klab:coredns": `${klab} coredns`,
     // this node's kube-proxy programs this node's dataplane, as the real one its node's kernel
     "klab:proxy": `env KLAB_NAT_SOCKET=${JSON.stringify(natSocketPath(stateDir))} ${klab} proxy`,
-    "klab:ingress": `${klab} ingress`,
+    // A larger young generation: the proxy allocates a few short-lived objects per request, and
+    // 32 MB semi-spaces scavenge less often (2-4% more requests/s in `npm run bench ingress`).
+    "klab:ingress": `${node} ${INGRESS_NODE_FLAGS} ${JSON.stringify(CLI)} ingress`,
   };
 }
