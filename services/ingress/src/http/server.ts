@@ -75,8 +75,6 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 const HSTS = "max-age=31536000; includeSubDomains";
 const HSTS_PREFIX = "strict-transport-security";
 
-const peerKey = (s: net.Socket): string => `${s.remoteAddress}|${s.remotePort}`;
-
 function header(req: AnyRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(", ") : v;
@@ -119,7 +117,6 @@ export class IngressServer {
   private readonly h1Connections = new Set<H1Connection>();
   private readonly h2 = http2.createServer({ maxSessionMemory: 64 });
   private readonly tlsServer: tls.Server;
-  private readonly acceptedByPeer = new Map<string, net.Socket>();
   private readonly sockets = new Set<net.Socket>();
   private inFlight = 0;
   private readonly labels: RequestLabels = {
@@ -189,26 +186,34 @@ export class IngressServer {
       if (socket.alpnProtocol === "h2") this.h2.emit("connection", socket);
       else this.serveH1(socket);
     });
-    // The TLS port's TCP sockets by peer, while open: a failed handshake reports only the TLS socket.
-    this.tlsServer.on("connection", (raw: net.Socket) => {
-      this.track(raw);
-      const peer = peerKey(raw);
-      this.acceptedByPeer.set(peer, raw);
-      raw.once("close", () => this.acceptedByPeer.delete(peer));
-    });
+    this.tlsServer.on("connection", (raw: net.Socket) => this.track(raw));
     this.tlsServer.on("tlsClientError", (err: NodeJS.ErrnoException, socket) => {
-      const raw = this.acceptedByPeer.get(peerKey(socket));
       // nginx answers plain HTTP on the TLS port with a 400 page instead of a handshake failure.
       // OpenSSL recognised it (or a record that is no TLS at all): the page goes out in the clear,
       // on the TCP socket under the TLS one. (Reading the first byte in a front server of our own
       // before handing the socket to TLS cost ~120 µs per connection.)
-      if (raw?.writable && err.code !== undefined && PLAIN_ON_TLS_PORT.has(err.code)) {
+      const raw =
+        err.code !== undefined && PLAIN_ON_TLS_PORT.has(err.code) ? this.tcpUnder(socket) : undefined;
+      if (raw?.writable) {
         raw.end(rawResponse(400, "400 The plain HTTP request was sent to HTTPS port"));
         return;
       }
       this.log.debug({ err: err.message, client: socket.remoteAddress }, "TLS handshake failed");
       socket.destroy();
     });
+  }
+
+  /** The accepted TCP socket a TLS socket runs on (a failed handshake reports only the TLS one). */
+  private tcpUnder(tlsSocket: net.Socket): net.Socket | undefined {
+    for (const s of this.sockets)
+      if (
+        s !== tlsSocket &&
+        s.remotePort === tlsSocket.remotePort &&
+        s.remoteAddress === tlsSocket.remoteAddress &&
+        s.localPort === tlsSocket.localPort
+      )
+        return s;
+    return undefined;
   }
 
   private track(socket: net.Socket): void {
