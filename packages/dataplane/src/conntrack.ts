@@ -359,6 +359,14 @@ export class Conntrack {
     }
   }
 
+  /** Whether the entry is still in the table (not removed, flushed or expired). */
+  has(entry: ConntrackEntry): boolean {
+    if (this.byId.get(entry.id) !== entry) return false;
+    if (entry.expiresAt > this.now()) return true;
+    this.remove(entry, "expired");
+    return false;
+  }
+
   /** Keep an entry for another `seconds` from now (as a packet seen on it would). */
   refresh(entry: ConntrackEntry, seconds: number): void {
     entry.expiresAt = this.now() + seconds * 1000;

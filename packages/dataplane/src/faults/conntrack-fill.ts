@@ -32,7 +32,9 @@ export class ConntrackFill {
   /** Lowers nf_conntrack_max as the fault asks and fills the table up to it; returns the entries added. */
   start(): number {
     const ct = this.conntrack;
-    ct.max = Math.min(ct.max, this.fault.max ?? DEFAULT_FILL_MAX);
+    // Never more than the flood has flows: a table it cannot fill would be topped up in vain on
+    // every packet.
+    ct.max = Math.min(ct.max, this.fault.max ?? DEFAULT_FILL_MAX, FLOOD_FLOWS);
     this.topUp();
     // The flood keeps sending, so its entries never time out while the fault lasts.
     this.timer = setInterval(() => this.refresh(), REFRESH_MS);
@@ -65,19 +67,8 @@ export class ConntrackFill {
     const seconds = this.conntrack.timeouts.udp_timeout;
     for (const e of this.fillers) {
       // A flush (conntrack -F, conntrack-flush) may have taken some: the flood's new flows replace them.
-      if (
-        this.conntrack.lookup(
-          e.original.proto,
-          e.original.src,
-          e.original.srcPort,
-          e.original.dst,
-          e.original.dstPort,
-        )?.entry !== e
-      ) {
-        this.fillers.delete(e);
-      } else {
-        this.conntrack.refresh(e, seconds);
-      }
+      if (this.conntrack.has(e)) this.conntrack.refresh(e, seconds);
+      else this.fillers.delete(e);
     }
     this.topUp();
   }
@@ -87,8 +78,8 @@ export class ConntrackFill {
     return this.fillers.size;
   }
 
-  /** Whether the table is full, so that a packet that would open a connection is dropped. */
-  get full(): boolean {
+  /** Tops the table up and says whether it is full, so that a packet that would open a connection is dropped. */
+  keepFull(): boolean {
     this.topUp();
     return this.conntrack.size >= this.conntrack.max;
   }

@@ -210,7 +210,7 @@ export class FaultStage {
    * its ClusterIP). Returns true when the packet was consumed.
    */
   ingress(pkt: Buffer, ingress: Ingress, out: Output): boolean {
-    if (this.fill?.full && this.tableFull(pkt, ingress)) return true;
+    if (this.fill?.keepFull() && this.tableFull(pkt, ingress)) return true;
     if (this.services.size === 0 || pkt.length < 24 || pkt[0] >> 4 !== 4) return false;
     const proto = pkt[9];
     if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return false;
