@@ -414,19 +414,21 @@ export class DnsServer {
     }
     res.id = q.msg.id ?? 0;
     let out: Buffer | undefined;
-    const slot = res.wire;
-    let variant = -2;
     const rq = res.questions?.length === 1 ? res.questions[0]! : undefined;
-    if (
-      slot &&
+    // The records are the ones a wire slot was made for: replies to the same query bytes reuse
+    // the encoding made the first time.
+    const slot =
+      res.wire &&
       rq &&
-      slot.answers === res.answers &&
-      slot.authorities === res.authorities &&
-      slot.additionals === res.additionals
-    ) {
-      variant = findVariant(slot.replies, buf, proto);
-      const hit = variant >= 0 ? slot.replies[variant]! : undefined;
-      if (hit && hit.flags === res.flags && hit.name === rq.name && hit.type === rq.type) {
+      res.wire.answers === res.answers &&
+      res.wire.authorities === res.authorities &&
+      res.wire.additionals === res.additionals
+        ? res.wire
+        : undefined;
+    const variant = slot ? findVariant(slot.replies, buf, proto) : -1;
+    if (slot && variant >= 0) {
+      const hit = slot.replies[variant]!;
+      if (hit.flags === res.flags && hit.name === rq!.name && hit.type === rq!.type) {
         out = Buffer.allocUnsafe(hit.buf.length);
         hit.buf.copy(out);
         out.writeUInt16BE(res.id, 0);
@@ -439,21 +441,21 @@ export class DnsServer {
           { edns: q.edns, bufsize: proto === "tcp" ? 65535 : q.bufsize, do: q.do },
           proto,
         );
-        if (variant !== -2 && rq) {
+        if (slot) {
           // kept as sent: later hits copy it and write their own id
           const made = {
             proto,
             query: Buffer.from(buf.subarray(2)),
             flags: res.flags,
-            name: rq.name,
-            type: rq.type,
+            name: rq!.name,
+            type: rq!.type,
             buf: out,
           };
-          if (variant >= 0) slot!.replies[variant] = made;
+          if (variant >= 0) slot.replies[variant] = made;
           else {
             // a handful of query variants per record set (flags, EDNS sizes); cookies make more
-            if (slot!.replies.length >= 8) slot!.replies.length = 0;
-            slot!.replies.push(made);
+            if (slot.replies.length >= 8) slot.replies.length = 0;
+            slot.replies.push(made);
           }
         }
       }

@@ -53,13 +53,14 @@ function badVersion(q: Packet): Buffer {
   });
 }
 
+/** A query name's labels, copied in with dots between them (at most 254 bytes, as checked). */
+const nameScratch = Buffer.allocUnsafe(256);
+
 /**
  * The common query (one question of plain labels, at most an OPT record) read directly: the
  * same Packet dns-packet would give, without its per-field header object. Anything else, or
  * anything odd, returns undefined and goes through dns-packet.
  */
-const nameScratch = Buffer.allocUnsafe(256) as Buffer & { latin1Slice(start: number, end: number): string };
-
 function decodeSimpleQuery(buf: Buffer): Packet | undefined {
   if (buf.readUInt16BE(4) !== 1 || buf.readUInt16BE(6) !== 0 || buf.readUInt16BE(8) !== 0) return undefined;
   const arcount = buf.readUInt16BE(10);
@@ -83,10 +84,10 @@ function decodeSimpleQuery(buf: Buffer): Packet | undefined {
     }
     off += len;
   }
-  const name = n === 0 ? "." : nameScratch.latin1Slice(0, n);
+  const name = n === 0 ? "." : nameScratch.toString("latin1", 0, n);
   if (off + 4 > buf.length) return undefined;
   const question = {
-    name: name || ".",
+    name,
     type: dnsTypes.toString(buf.readUInt16BE(off)) as RecordType,
     class: dnsClasses.toString(buf.readUInt16BE(off + 2)) as RecordClass,
   };
