@@ -170,7 +170,7 @@ describe("cache hits", () => {
     expect(r2.authorities).toBe(r1.authorities);
     expect(r2.wire).toBe(r1.wire);
   });
-  it("are found by the DO bit, type and class as well as the name", () => {
+  it("are found by the DO and CD bits, type and class as well as the name", () => {
     const c = new ResponseCache(cacheOpts("cache 30"), () => 0);
     const base = reqOf("x.example.com", 1);
     c.store(base, msg(0, [a("x.example.com.", "1.2.3.4")]));
@@ -181,6 +181,13 @@ describe("cache hits", () => {
     expect(ip({ ...base, question: { ...base.question, type: "AAAA" } })).toBeUndefined();
     expect(ip({ ...base, question: { ...base.question, class: "CH" } })).toBeUndefined();
     expect(c.size("success")).toBe(2);
+    // CoreDNS keys its cache by name, type, DO and CD (plugin/cache hash())
+    const cd = reqOf("x.example.com", 2, Flag.RD | Flag.CD);
+    expect(ip(cd)).toBeUndefined();
+    c.store(cd, msg(0, [a("x.example.com.", "1.2.3.6")]));
+    expect(ip(cd)).toBe("1.2.3.6");
+    expect(ip(base)).toBe("1.2.3.4");
+    expect(c.size("success")).toBe(3);
   });
   it("replace an entry of the other kind (an answer that became a denial)", () => {
     const c = new ResponseCache(cacheOpts("cache 30"), () => 0);

@@ -31,6 +31,7 @@ export interface Item {
   type: string;
   class: string;
   do: boolean;
+  cd: boolean;
   kind: Kind;
   /** The reply's flags a hit keeps (RA, AD, TC, rcode) with AA set, as CoreDNS does. */
   flags: number;
@@ -80,8 +81,13 @@ export function withTtl(records: Answer[], ttl: number): Answer[] {
 /** Header bits a cached reply takes from the query rather than from the stored reply. */
 const QUERY_FLAGS = Flag.RD | Flag.CD | 0x7800;
 
-/** What an entry is cached under: the question (its name case-insensitive) and the DO bit. */
-export type CacheQuery = Pick<Request, "question" | "do">;
+/**
+ * What an entry is cached under, as CoreDNS's cache key (plugin/cache hash(qname, qtype, do, cd)):
+ * the question (its name case-insensitive, and its class) and the query's DO and CD bits.
+ */
+export type CacheQuery = Pick<Request, "question" | "do"> & Partial<Pick<Request, "msg">>;
+
+const checkingDisabled = (req: CacheQuery): boolean => ((req.msg?.flags ?? 0) & Flag.CD) !== 0;
 
 /** The question's name as the cache holds it: lower case, no final dot (the root stays "."). */
 function cacheName(name: string): string {
@@ -106,10 +112,10 @@ export class ResponseCache {
     private readonly onEvict: (kind: Kind) => void = () => {},
   ) {}
 
-  /** The entry's key for the per-kind bookkeeping: name (case-insensitive), type, class, DO. */
+  /** The entry's key for the per-kind bookkeeping: name (case-insensitive), type, class, DO, CD. */
   static key(req: CacheQuery): string {
     const q = req.question;
-    return `${cacheName(q.name)}|${q.type}|${q.class ?? "IN"}|${req.do ? 1 : 0}`;
+    return `${cacheName(q.name)}|${q.type}|${q.class ?? "IN"}|${req.do ? 1 : 0}|${checkingDisabled(req) ? 1 : 0}`;
   }
 
   size(kind: Kind): number {
@@ -136,7 +142,10 @@ export class ResponseCache {
       ttl = Math.min(Math.max(msgTtl, tier.minTtl), tier.maxTtl);
     }
     if (ttl <= 0) return 0;
-    // A name that changed kind (an answer gone, say) must not leave its old entry behind.
+    // One entry per query: a name that changed kind (an answer gone, say) replaces its old one.
+    // CoreDNS keeps the two kinds in two caches under one key and looks in the denial cache
+    // first, so a live denial hides an answer there too; it differs only with serve_stale, where
+    // an expired answer could still be served once the denial has expired.
     const old = this.find(req);
     if (old) this.remove(old);
     const map = this.maps[kind];
@@ -155,6 +164,7 @@ export class ResponseCache {
       type: req.question.type,
       class: req.question.class ?? "IN",
       do: req.do,
+      cd: checkingDisabled(req),
       kind,
       // CoreDNS sets AA on cached replies: some clients drop non-authoritative ones.
       flags: (msg.flags & (Flag.RA | Flag.AD | 0xf | Flag.TC)) | Flag.AA,
@@ -182,9 +192,10 @@ export class ResponseCache {
     if (bucket === undefined) return undefined;
     const q = req.question;
     const cls = q.class ?? "IN";
+    const cd = checkingDisabled(req);
     for (let i = 0; i < bucket.length; i++) {
       const item = bucket[i]!;
-      if (item.type === q.type && item.class === cls && item.do === req.do) return item;
+      if (item.type === q.type && item.class === cls && item.do === req.do && item.cd === cd) return item;
     }
     return undefined;
   }
