@@ -305,7 +305,7 @@ export class IngressServer {
     );
   }
 
-  private decide(req: AnyRequest, scheme: "http" | "https"): Decision {
+  private decide(req: AnyRequest, scheme: "http" | "https", remoteAddr: string): Decision {
     const cl = header(req, "content-length");
     return route(this.table, {
       method: req.method ?? "GET",
@@ -313,7 +313,7 @@ export class IngressServer {
       target: req.url ?? "/",
       headers: req.headers,
       scheme,
-      remoteAddr: plainAddress(req.socket.remoteAddress ?? ""),
+      remoteAddr,
       random: Math.random(),
       contentLength: cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : undefined,
     });
@@ -325,9 +325,10 @@ export class IngressServer {
     // While draining, finish this request and let the client reconnect elsewhere.
     if (this.stopping && res instanceof H1Response) res.shouldKeepAlive = false;
     const scheme = (req.socket as tls.TLSSocket).encrypted ? "https" : "http";
+    const remoteAddr = plainAddress(req.socket.remoteAddress ?? "");
     let decision: Decision;
     try {
-      decision = this.decide(req, scheme);
+      decision = this.decide(req, scheme, remoteAddr);
     } catch (err) {
       this.log.error({ err }, "routing failed");
       this.sendStatus(req, res, 500, false);
@@ -335,7 +336,6 @@ export class IngressServer {
       return;
     }
     const requestId = header(req, "x-request-id") || newRequestId();
-    const remoteAddr = plainAddress(req.socket.remoteAddress ?? "");
     if (
       decision.rateLimit &&
       !this.limiter.admit(`${decision.rateLimit.key}|${remoteAddr}`, decision.rateLimit.limit)
@@ -687,8 +687,8 @@ export class IngressServer {
   private onUpgrade(req: H1Request, socket: net.Socket, head: Buffer): void {
     socket.on("error", () => socket.destroy());
     const scheme = (req.socket as tls.TLSSocket).encrypted ? "https" : "http";
-    const d = this.decide(req, scheme);
     const remoteAddr = plainAddress(req.socket.remoteAddress ?? "");
+    const d = this.decide(req, scheme, remoteAddr);
     const requestId = header(req, "x-request-id") || newRequestId();
     if (d.rateLimit && !this.limiter.admit(`${d.rateLimit.key}|${remoteAddr}`, d.rateLimit.limit)) {
       socket.end(rawResponse(503));
