@@ -29,8 +29,8 @@ export class ConntrackFill {
     this.previousMax = conntrack.max;
   }
 
-  /** Lowers nf_conntrack_max as the fault asks and fills the table up to it; returns the entries added. */
-  start(): number {
+  /** Lowers nf_conntrack_max as the fault asks and fills the table up to it. */
+  start(): void {
     const ct = this.conntrack;
     // Never more than the flood has flows: a table it cannot fill would be topped up in vain on
     // every packet.
@@ -39,7 +39,6 @@ export class ConntrackFill {
     // The flood keeps sending, so its entries never time out while the fault lasts.
     this.timer = setInterval(() => this.refresh(), REFRESH_MS);
     this.timer.unref();
-    return this.fillers.size;
   }
 
   /**
